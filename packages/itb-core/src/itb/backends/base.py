@@ -1,0 +1,94 @@
+"""The backend interface that every execution backend implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class StageRunSpec:
+    """Everything a backend needs to start one stage run: the same command on every backend."""
+
+    run_id: str
+    stage: str
+    data_root: str
+    threads: int = 1
+    timeout_s: float = 3600.0
+    #: Extra environment for the stage process (never secret values: backends pass those securely).
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self) -> list[str]:
+        return [
+            "itb",
+            "stage",
+            "run",
+            "--data-root",
+            self.data_root,
+            "--run-id",
+            self.run_id,
+            "--stage",
+            self.stage,
+            "--threads",
+            str(self.threads),
+        ]
+
+
+@dataclass(frozen=True)
+class PollResult:
+    state: Literal["running", "succeeded", "failed"]
+    exit_code: int | None = None
+    message: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state != "running"
+
+
+class Backend(ABC):
+    """Launch, poll, read logs of and cancel stage runs."""
+
+    name: str = "backend"
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self.options = dict(options or {})
+
+    @abstractmethod
+    def launch(self, spec: StageRunSpec) -> Any:
+        """Start the stage run and return a handle (backend-defined)."""
+
+    @abstractmethod
+    def poll(self, handle: Any) -> PollResult:
+        """Report whether the run is still going, and how it ended."""
+
+    @abstractmethod
+    def logs(self, handle: Any, tail: int | None = None) -> str:
+        """What the stage run printed (the last ``tail`` lines if given)."""
+
+    @abstractmethod
+    def cancel(self, handle: Any) -> None:
+        """Stop the run (and release what it holds); safe to call on a finished run."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
+        """Release backend resources at the end of a pipeline run."""
+
+    def describe(self, spec: StageRunSpec) -> str:
+        """One line for ``--dry-run``: what launching ``spec`` would do."""
+        return " ".join(spec.command())
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    name: str
+    factory: Callable[[dict[str, Any]], Backend]
+    description: str = ""
+    #: Parallel stage runs this backend handles well by default (None: CPU count).
+    default_workers: int | None = None
+
+
+def tail_lines(text: str, tail: int | None) -> str:
+    if tail is None:
+        return text
+    return "\n".join(text.splitlines()[-tail:])

@@ -1,0 +1,60 @@
+"""Find plugins (entry-point group ``itb``) and the backends they provide."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import version as dist_version
+from typing import Any
+
+import pluggy
+
+from itb.backends.base import Backend, BackendInfo
+from itb.backends.hookspecs import PROJECT, ItbSpec
+from itb.errors import ConfigError
+
+
+@cache
+def plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(ItbSpec)
+    pm.load_setuptools_entrypoints(PROJECT)
+    from itb.backends import inprocess
+
+    if not pm.is_registered(inprocess):  # running from a source tree without entry points
+        pm.register(inprocess, name="inprocess")
+    return pm
+
+
+def backends() -> dict[str, BackendInfo]:
+    found: dict[str, BackendInfo] = {}
+    for infos in plugin_manager().hook.itb_backends():
+        for info in infos:
+            found[info.name] = info
+    return found
+
+
+def create_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Backend, BackendInfo]:
+    available = backends()
+    if name not in available:
+        raise ConfigError(f"unknown backend {name!r} (installed: {', '.join(sorted(available))})")
+    info = available[name]
+    return info.factory(dict(options or {})), info
+
+
+def plugins() -> list[dict[str, str]]:
+    """Installed plugins with their distribution and version, for ``itb plugins``."""
+    pm = plugin_manager()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    rows = []
+    for name, plugin in pm.list_name_plugin():
+        dist = dists.get(id(plugin))
+        provided = [i.name for i in (getattr(plugin, "itb_backends", lambda: [])() or [])]
+        rows.append(
+            {
+                "plugin": name,
+                "distribution": dist.project_name if dist else "itb-core",
+                "version": dist.version if dist else dist_version("itb-core"),
+                "backends": ", ".join(provided),
+            }
+        )
+    return sorted(rows, key=lambda r: r["plugin"])

@@ -1,0 +1,1 @@
+"""The ``itb`` command line."""

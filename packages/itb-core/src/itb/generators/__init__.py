@@ -1,0 +1,13 @@
+"""Generators: pure functions that add feature, label or signal columns to a table.
+
+Each generator has a name, a pydantic config model and a function over a polars DataFrame, and can
+say which columns it will produce before it runs (so ``itb validate`` checks column references).
+Call one directly::
+
+    from itb.generators import generate
+    out = generate("feature", "talib", df, {"columns": ["close"], "functions": ["SMA"], "windows": [5]})
+"""
+
+from itb.generators.registry import Generator, generate, get_generator, known_generators
+
+__all__ = ["Generator", "generate", "get_generator", "known_generators"]

@@ -1,0 +1,79 @@
+"""The generator registry: name -> (kind, config model, function, output names)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
+from pydantic import BaseModel
+
+from itb.errors import ConfigError
+
+Kind = Literal["feature", "label", "signal"]
+
+#: A generator function: (table, validated config, column prefix, feature prefix) -> new columns only.
+GeneratorFn = Callable[[pl.DataFrame, Any, str, str], pl.DataFrame]
+OutputsFn = Callable[[Any, str, str], list[str]]
+
+
+@dataclass(frozen=True)
+class Generator:
+    name: str
+    kind: Kind
+    config_model: type[BaseModel]
+    fn: GeneratorFn
+    outputs: OutputsFn
+    doc: str = ""
+
+    def validate(self, config: Mapping[str, Any]) -> Any:
+        return self.config_model.model_validate(dict(config))
+
+
+_REGISTRY: dict[tuple[Kind, str], Generator] = {}
+
+
+def register(generator: Generator) -> Generator:
+    _REGISTRY[(generator.kind, generator.name)] = generator
+    return generator
+
+
+def _load_builtins() -> None:
+    # Imported for their registration side effect, on first use only (keeps `import itb` light).
+    from itb.generators import labels, signals, talib_features  # noqa: F401
+
+
+def known_generators(kind: Kind) -> list[str]:
+    _load_builtins()
+    return sorted(name for k, name in _REGISTRY if k == kind)
+
+
+def get_generator(kind: Kind, name: str) -> Generator:
+    """Look a generator up by name; ``module:function`` names a user feature function."""
+    _load_builtins()
+    if (kind, name) in _REGISTRY:
+        return _REGISTRY[(kind, name)]
+    if ":" in name and kind == "feature":
+        from itb.generators.user import user_generator
+
+        return user_generator(name)
+    known = ", ".join(known_generators(kind))
+    hint = " or 'module:function' for a user function" if kind == "feature" else ""
+    raise ConfigError(f"unknown {kind} generator {name!r} (known: {known}{hint})")
+
+
+def generate(
+    kind: Kind,
+    name: str,
+    df: Any,
+    config: Mapping[str, Any],
+    *,
+    column_prefix: str = "",
+    feature_prefix: str = "",
+) -> pl.DataFrame:
+    """Run one generator on ``df`` (polars or pandas) and return only the new columns (polars)."""
+    from itb.generators.frames import to_polars
+
+    generator = get_generator(kind, name)
+    return generator.fn(to_polars(df), generator.validate(config), column_prefix, feature_prefix)

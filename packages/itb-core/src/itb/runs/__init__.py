@@ -1,0 +1,1 @@
+"""Runs: executing stages, the runner that walks the stage graph, and run manifests."""

@@ -1,0 +1,73 @@
+"""Run one stage: the body of ``itb stage run`` (in a local process or a container) and of the
+in-process backend. Writes the outputs, then the stage state, then the stage result for the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+import traceback
+from typing import Any
+
+from itb.config.loader import parse_config
+from itb.errors import ItbError
+from itb.runs.ids import run_prefix, utc_now
+from itb.stages.base import StageContext
+from itb.stages.registry import get_stage
+from itb.stages.state import stage_inputs, stage_key, state_name
+from itb.storage.store import Storage
+
+log = logging.getLogger("itb.stage")
+
+
+def result_name(run_id: str, stage: str) -> str:
+    return f"{run_prefix(run_id)}/stages/{stage}.json"
+
+
+def peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return round(rss / 1024, 1)
+
+
+def execute_stage(data_root: str, run_id: str, stage_name: str, threads: int = 1) -> int:
+    """Run ``stage_name`` of run ``run_id``; returns the process exit code (0 ok, 1 failed, 2 bad input)."""
+    started, t0 = utc_now(), time.perf_counter()
+    storage = Storage(data_root)
+    result: dict[str, Any] = {"stage": stage_name, "run_id": run_id, "started_at": started}
+    code = 0
+    try:
+        config = parse_config(
+            storage.read_json(f"{run_prefix(run_id)}/config.json"),
+            f"{data_root}/{run_prefix(run_id)}/config.json",
+        )
+        stage = get_stage(stage_name)
+        key = stage_key(stage, config, storage)
+        inputs = stage_inputs(stage, storage)
+        log.info("stage %s starting (run %s, %d thread(s))", stage_name, run_id, threads)
+        outcome = stage.run(StageContext(config, storage, run_id, threads, log))
+        outputs = {name: w.as_dict() for name, w in outcome.outputs.items()}
+        inputs.update(outcome.external_inputs)
+        storage.write_json(
+            state_name(stage_name),
+            {"stage": stage_name, "key": key, "run_id": run_id, "outputs": outputs, "finished_at": utc_now()},
+        )
+        result.update(status="succeeded", key=key, inputs=inputs, outputs=outputs, metrics=outcome.metrics)
+    except ItbError as exc:
+        log.error("stage %s failed: %s", stage_name, exc)
+        result.update(status="failed", error=str(exc))
+        code = exc.exit_code
+    except Exception as exc:
+        log.error("stage %s failed:\n%s", stage_name, traceback.format_exc())
+        result.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        code = 1
+    result.update(
+        ended_at=utc_now(), duration_s=round(time.perf_counter() - t0, 3), peak_rss_mb=peak_rss_mb()
+    )
+    try:
+        storage.write_json(result_name(run_id, stage_name), result)
+    except Exception as exc:  # the runner reports a stage without a result as failed
+        print(f"itb: could not write the stage result: {exc}", file=sys.stderr)
+        code = code or 1
+    return code

@@ -1,0 +1,275 @@
+"""The core runner: walk the stage graph, launch ready stages on a backend, collect results.
+
+Stages whose dependencies are done are launched (up to ``workers`` at once); an up-to-date stage
+is skipped without launching anything. A failed stage stops its dependents, and its log tail is
+shown. The manifest is rewritten after every change, so an interrupted run still tells its story.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from itb.backends.base import Backend, StageRunSpec
+from itb.backends.manager import create_backend
+from itb.config.models import PipelineConfig
+from itb.errors import ConfigError
+from itb.runs.execute import result_name
+from itb.runs.ids import new_run_id, run_prefix, utc_now
+from itb.runs.manifest import new_manifest
+from itb.stages.registry import STAGES, downstream, get_stage
+from itb.stages.state import read_state, up_to_date
+from itb.storage.store import Storage
+
+LOG_TAIL_LINES = 30
+POLL_INTERVAL_S = 0.02
+
+
+@dataclass
+class StageEvent:
+    stage: str
+    status: str  # running | succeeded | skipped | failed | not_run
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: str
+    manifest: dict[str, Any]
+    storage: Storage
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+Reporter = Callable[[StageEvent], None]
+
+
+def resolve_data_root(config: PipelineConfig, override: str | None) -> str:
+    root = override or config.data_root
+    return root if "://" in root else os.path.abspath(root)
+
+
+def select_stages(only: list[str] | None, start: str | None) -> list[str]:
+    if only and start:
+        raise ConfigError("use either --only or --from, not both")
+    if only:
+        for name in only:
+            get_stage(name)
+        return [s for s in STAGES if s in only]
+    if start:
+        get_stage(start)
+        return downstream(start)
+    return list(STAGES)
+
+
+def default_threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def run_pipeline(
+    config: PipelineConfig,
+    *,
+    backend: str | Backend | None = None,
+    data_root: str | None = None,
+    force: bool = False,
+    only: list[str] | None = None,
+    start: str | None = None,
+    dry_run: bool = False,
+    workers: int | None = None,
+    threads: int | None = None,
+    config_source: str | None = None,
+    reporter: Reporter | None = None,
+) -> RunResult:
+    """Run the pipeline (or the selected stages) on a backend and return its manifest."""
+    root = resolve_data_root(config, data_root)
+    config = config.model_copy(update={"data_root": root})
+    storage = Storage(root)
+    backend_name = backend if isinstance(backend, str) else (backend.name if backend else config.backend.name)
+    if isinstance(backend, Backend):
+        engine, default_workers = backend, None
+    else:
+        engine, info = create_backend(backend_name, config.backend.options.get(backend_name))
+        default_workers = info.default_workers
+    workers = workers or config.backend.workers or default_workers or os.cpu_count() or 1
+    threads = threads or config.backend.threads or default_threads(workers)
+    selected = select_stages(only, start)
+    run_id = new_run_id()
+    manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now())
+    manifest.update(selected=selected, workers=workers, threads_per_stage=threads)
+    if dry_run:
+        manifest["status"] = "dry_run"
+        manifest["plan"] = [engine.describe(StageRunSpec(run_id, s, root, threads)) for s in selected]
+        return RunResult(run_id, "dry_run", manifest, storage)
+    storage.write_json(f"{run_prefix(run_id)}/config.json", config.model_dump(mode="json"))
+    runner = _Runner(config, storage, engine, manifest, selected, workers, threads, force, reporter)
+    try:
+        runner.run()
+    finally:
+        engine.close()
+    return RunResult(run_id, manifest["status"], manifest, storage)
+
+
+class _Runner:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        storage: Storage,
+        backend: Backend,
+        manifest: dict[str, Any],
+        selected: list[str],
+        workers: int,
+        threads: int,
+        force: bool,
+        reporter: Reporter | None,
+    ) -> None:
+        self.config, self.storage, self.backend, self.manifest = config, storage, backend, manifest
+        self.selected, self.workers, self.threads, self.force = selected, workers, threads, force
+        self.report = reporter or (lambda event: None)
+        self.run_id: str = manifest["run_id"]
+        self.status: dict[str, str] = {}
+        self.running: dict[str, tuple[Any, float, dict[str, Any]]] = {}
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+    def _save(self) -> None:
+        self.storage.write_json(f"{run_prefix(self.run_id)}/manifest.json", self.manifest)
+
+    def _record(self, stage: str, status: str, **fields: Any) -> dict[str, Any]:
+        record = self.manifest["stages"].setdefault(stage, {})
+        record.update(status=status, **fields)
+        self.status[stage] = status
+        self._save()
+        self.report(StageEvent(stage, status, record))
+        return record
+
+    def _deps_state(self, stage: str) -> str:
+        """'ready', 'waiting' or 'blocked' (a dependency failed or is missing)."""
+        for dep in STAGES[stage].deps:
+            if dep not in self.selected:
+                if read_state(self.storage, dep) is None:
+                    return "missing:" + dep
+                continue
+            state = self.status.get(dep)
+            if state in ("failed", "not_run"):
+                return "blocked:" + dep
+            if state not in ("succeeded", "skipped"):
+                return "waiting"
+        return "ready"
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> None:
+        self._save()
+        pending = list(self.selected)
+        try:
+            while pending or self.running:
+                for stage in list(pending):
+                    if len(self.running) >= self.workers:
+                        break
+                    state = self._deps_state(stage)
+                    if state == "waiting":
+                        continue
+                    pending.remove(stage)
+                    if state.startswith(("blocked:", "missing:")):
+                        kind, dep = state.split(":")
+                        reason = (
+                            f"not run: {dep} failed"
+                            if kind == "blocked"
+                            else f"not run: {dep} has no outputs yet (run it first)"
+                        )
+                        self._record(stage, "not_run", error=reason)
+                        continue
+                    self._start(stage)
+                if self.running:
+                    self._poll()
+                    time.sleep(POLL_INTERVAL_S)
+        except KeyboardInterrupt:
+            for stage, (handle, _, _) in list(self.running.items()):
+                self.backend.cancel(handle)
+                self._finish(stage, handle, interrupted=True)
+            for stage in pending:
+                self._record(stage, "not_run", error="not run: interrupted")
+            self._close("interrupted")
+            raise
+        failed = any(s in ("failed", "not_run") for s in self.status.values())
+        self._close("failed" if failed else "succeeded")
+
+    def _close(self, status: str) -> None:
+        self.manifest.update(status=status, finished_at=utc_now())
+        self._save()
+
+    def _start(self, stage: str) -> None:
+        started = utc_now()
+        is_current, key, reason = up_to_date(STAGES[stage], self.config, self.storage)
+        if is_current and not self.force:
+            state = read_state(self.storage, stage) or {}
+            self._record(
+                stage,
+                "skipped",
+                reason=reason,
+                key=key,
+                started_at=started,
+                ended_at=utc_now(),
+                duration_s=0.0,
+                outputs=state.get("outputs", {}),
+            )
+            return
+        spec = StageRunSpec(
+            self.run_id, stage, self.config.data_root, self.threads, self.config.backend.stage_timeout_s
+        )
+        record = self._record(stage, "running", reason="forced" if self.force else reason, started_at=started)
+        handle = self.backend.launch(spec)
+        self.running[stage] = (handle, time.monotonic(), record)
+
+    def _poll(self) -> None:
+        for stage, (handle, launched, _) in list(self.running.items()):
+            result = self.backend.poll(handle)
+            if not result.done:
+                if time.monotonic() - launched > self.config.backend.stage_timeout_s:
+                    self.backend.cancel(handle)
+                    self._finish(stage, handle, timed_out=True)
+                continue
+            self._finish(stage, handle, exit_code=result.exit_code, message=result.message)
+
+    def _finish(
+        self,
+        stage: str,
+        handle: Any,
+        exit_code: int | None = None,
+        message: str = "",
+        timed_out: bool = False,
+        interrupted: bool = False,
+    ) -> None:
+        self.running.pop(stage, None)
+        log_text = self.backend.logs(handle)
+        log_name = f"{run_prefix(self.run_id)}/logs/{stage}.log"
+        self.storage.write_text(log_name, log_text)
+        try:
+            result = self.storage.read_json(result_name(self.run_id, stage))
+        except FileNotFoundError:
+            result = {}
+        fields = {k: v for k, v in result.items() if k not in ("stage", "run_id", "status")}
+        fields["log"] = log_name
+        ok = result.get("status") == "succeeded" and exit_code == 0 and not timed_out and not interrupted
+        if not ok:
+            if timed_out:
+                error = f"timed out after {self.config.backend.stage_timeout_s:g}s"
+            elif interrupted:
+                error = "interrupted (Ctrl-C)"
+            elif result.get("error"):
+                error = str(result["error"])
+            else:
+                error = f"stage process ended with exit code {exit_code} without a result {message}".strip()
+            fields.update(error=error, log_tail=_tail(log_text), exit_code=exit_code)
+            for name in STAGES[stage].outputs(self.config):
+                self.storage.remove_temporaries(name)
+            fields.setdefault("ended_at", utc_now())
+        self._record(stage, "succeeded" if ok else "failed", **fields)
+
+
+def _tail(text: str) -> str:
+    return "\n".join(text.splitlines()[-LOG_TAIL_LINES:])

@@ -1,0 +1,47 @@
+"""The training table shared by train and predict: features joined with labels, and the split.
+
+Rows ``[0, holdout_start)`` are for training, minus the last ``horizon`` rows before the holdout
+(their labels look into the holdout); rows ``[holdout_start, N)`` are the held-out tail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from itb.config.models import PipelineConfig
+from itb.errors import DataError
+from itb.stages.labels import label_horizon
+from itb.storage.store import Storage
+
+
+@dataclass
+class TrainingTable:
+    df: pl.DataFrame
+    features: list[str]
+    holdout_start: int
+    train_end: int  # exclusive
+
+    def feature_matrix(self, rows: slice | None = None) -> np.ndarray:  # type: ignore[type-arg]
+        frame = self.df.select(self.features)
+        if rows is not None:
+            frame = frame[rows]
+        return frame.to_numpy(order="c").astype(np.float64, copy=False)
+
+
+def load_training_table(config: PipelineConfig, storage: Storage) -> TrainingTable:
+    features = storage.read_parquet("features.parquet")
+    labels = storage.read_parquet("labels.parquet")
+    if features.height != labels.height or not features["timestamp"].equals(labels["timestamp"]):
+        raise DataError("features.parquet and labels.parquet cover different rows; rerun with --force")
+    names = config.train.features or [c for c in features.columns if c != "timestamp"]
+    missing = [c for c in names if c not in features.columns]
+    if missing:
+        raise DataError(f"train.features: columns {missing} are not in features.parquet")
+    df = pl.concat([features.select(["timestamp", *names]), labels.drop("timestamp")], how="horizontal")
+    n = df.height
+    holdout_start = int(n * (1 - config.train.holdout))
+    train_end = max(0, holdout_start - label_horizon(config))
+    return TrainingTable(df, names, holdout_start, train_end)

@@ -1,0 +1,135 @@
+"""merge: all sources onto one continuous time raster at ``freq``.
+
+Missing candles become rows (filled from the previous close with zero volume, or left null, per
+``merge.gaps``); duplicate timestamps keep their first row and are reported; timestamps off the
+raster are an error naming the file and row.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import polars as pl
+
+from itb.config.models import PipelineConfig
+from itb.errors import DataError
+from itb.stages.base import Stage, StageContext, StageResult
+from itb.storage.sources import read_source, resolve_source
+from itb.storage.store import fingerprint_bytes
+from itb.storage.url import filesystem
+
+PRICE_COLUMNS = ("open", "high", "low")
+ZERO_COLUMNS = ("volume", "quote_av", "trades", "tb_base_av", "tb_quote_av")
+MAX_GAPS_LISTED = 20
+
+
+def _ms(value: Any) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def gap_ranges(timestamps: pl.Series, freq_ms: int) -> list[dict[str, Any]]:
+    """Runs of missing candles between consecutive timestamps (sorted, unique)."""
+    df = pl.DataFrame({"ts": timestamps}).with_columns(prev=pl.col("ts").shift(1))
+    gaps = df.filter(pl.col("ts") - pl.col("prev") > freq_ms)
+    return [
+        {
+            "from": _iso(row["prev"] + freq_ms),
+            "to": _iso(row["ts"] - freq_ms),
+            "missing": (row["ts"] - row["prev"]) // freq_ms - 1,
+        }
+        for row in gaps.iter_rows(named=True)
+    ]
+
+
+def _iso(ms: int) -> str:
+    from datetime import datetime
+
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class MergeStage(Stage):
+    name = "merge"
+    deps = ()
+
+    def outputs(self, config: PipelineConfig) -> list[str]:
+        return ["merged.parquet"]
+
+    def config_section(self, config: PipelineConfig) -> Any:
+        return {
+            "freq": config.freq,
+            "sources": [s.model_dump(mode="json") for s in config.data_sources],
+            "merge": config.merge.model_dump(mode="json"),
+        }
+
+    def external_fingerprints(self, config: PipelineConfig) -> dict[str, str]:
+        prints = {}
+        for source in config.data_sources:
+            for url in resolve_source(source, config):
+                fs, path = filesystem(url)
+                prints[url] = fingerprint_bytes(fs.cat_file(path))
+        return prints
+
+    def run(self, ctx: StageContext) -> StageResult:
+        config = ctx.config
+        freq = config.freq_ms
+        frames: list[pl.DataFrame] = []
+        report: dict[str, Any] = {"sources": []}
+        external: dict[str, dict[str, Any]] = {}
+        for source in config.data_sources:
+            df, fingerprint = read_source(source, config)
+            label = source.path or f"{source.market}/{source.symbol}"
+            external[label] = {"fingerprint": fingerprint, "rows": df.height}
+            misaligned = df.with_row_index("row").filter(pl.col("timestamp") % freq != 0)
+            if misaligned.height:
+                row = misaligned.row(0, named=True)
+                raise DataError(
+                    f"{label}: row {row['row']}: timestamp {row['timestamp']} is not on the "
+                    f"{config.freq} raster ({misaligned.height} such rows)"
+                )
+            duplicates = df.height - df["timestamp"].n_unique()
+            df = df.unique("timestamp", keep="first", maintain_order=True)
+            report["sources"].append(
+                {
+                    "source": label,
+                    "rows": df.height,
+                    "duplicate_timestamps": duplicates,
+                    "gaps": gap_ranges(df["timestamp"], freq)[:MAX_GAPS_LISTED],
+                }
+            )
+            if duplicates:
+                ctx.log.warning("%s: %d duplicate timestamps dropped (first kept)", label, duplicates)
+            prefix = source.column_prefix
+            frames.append(df.rename({c: f"{prefix}{c}" for c in df.columns if c != "timestamp"}))
+
+        start = _ms(config.merge.start) or int(frames[0]["timestamp"].min())  # type: ignore[arg-type]
+        end = _ms(config.merge.end) or int(frames[0]["timestamp"].max()) + freq  # type: ignore[arg-type]
+        start -= start % freq
+        if end <= start:
+            raise DataError(f"merge: empty time range {_iso(start)} .. {_iso(end)}")
+        merged = pl.DataFrame({"timestamp": pl.int_range(start, end, freq, eager=True, dtype=pl.Int64)})
+        for i, (source, frame) in enumerate(zip(config.data_sources, frames, strict=True)):
+            prefix = source.column_prefix
+            merged = merged.join(frame, on="timestamp", how="left")
+            report["sources"][i]["missing_rows"] = int(merged[f"{prefix}close"].is_null().sum())
+            if config.merge.gaps == "fill":
+                merged = _fill(merged, prefix, freq)
+        ctx.log.info("merged %d rows from %d source(s)", merged.height, len(frames))
+        written = ctx.storage.write_parquet("merged.parquet", merged)
+        report["rows"] = merged.height
+        report["range"] = [_iso(start), _iso(end - freq)]
+        return StageResult({"merged.parquet": written}, metrics=report, external_inputs=external)
+
+
+def _fill(df: pl.DataFrame, prefix: str, freq: int) -> pl.DataFrame:
+    close = pl.col(f"{prefix}close").forward_fill()
+    exprs = [close.alias(f"{prefix}close")]
+    exprs += [pl.col(f"{prefix}{c}").fill_null(close) for c in PRICE_COLUMNS if f"{prefix}{c}" in df.columns]
+    exprs += [pl.col(f"{prefix}{c}").fill_null(0) for c in ZERO_COLUMNS if f"{prefix}{c}" in df.columns]
+    if f"{prefix}close_time" in df.columns:
+        exprs.append(pl.col(f"{prefix}close_time").fill_null(pl.col("timestamp") + freq - 1))
+    return df.with_columns(exprs)

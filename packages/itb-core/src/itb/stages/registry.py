@@ -1,0 +1,46 @@
+"""The stage graph: which stages exist and what each depends on."""
+
+from __future__ import annotations
+
+from itb.errors import ConfigError
+from itb.stages.base import Stage
+from itb.stages.features import FeaturesStage
+from itb.stages.labels import LabelsStage
+from itb.stages.merge import MergeStage
+from itb.stages.predict import PredictStage
+from itb.stages.signals import SignalsStage
+from itb.stages.simulate import SimulateStage
+from itb.stages.train import TrainStage
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in (
+        MergeStage(),
+        FeaturesStage(),
+        LabelsStage(),
+        TrainStage(),
+        PredictStage(),
+        SignalsStage(),
+        SimulateStage(),
+    )
+}
+
+
+def get_stage(name: str) -> Stage:
+    try:
+        return STAGES[name]
+    except KeyError:
+        raise ConfigError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})") from None
+
+
+def stage_graph() -> dict[str, tuple[str, ...]]:
+    return {name: stage.deps for name, stage in STAGES.items()}
+
+
+def downstream(start: str) -> list[str]:
+    """``start`` and every stage that depends on it, in graph order."""
+    selected = {start}
+    for name, stage in STAGES.items():
+        if any(dep in selected for dep in stage.deps):
+            selected.add(name)
+    return [name for name in STAGES if name in selected]

@@ -1,0 +1,159 @@
+"""Atomic, fingerprinted reads and writes of datasets under one data root.
+
+A dataset name is a relative path (``features.parquet``, ``models/high_20_gb.txt``). Writes go to a
+temporary name in the same folder and are then moved into place (``os.replace`` on local disks, the
+filesystem's move elsewhere; object stores whose single upload is already atomic write directly), so
+a reader sees the old file or the new one, never half of one. A killed writer leaves at most a
+``.tmp-*`` file, which later writes clean up.
+
+The fingerprint of an output is the SHA-256 of its bytes: equal data gives equal fingerprints on every
+backend, and Parquet is written without timestamps so reruns are byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from itb.storage.url import filesystem, join
+
+#: Protocols whose single-object upload is atomic (readers see the old or the new object).
+ATOMIC_UPLOAD_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a", "memory"}
+TMP_MARK = ".tmp-"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    name: str
+    fingerprint: str
+    size: int
+    rows: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "size": self.size, "rows": self.rows}
+
+
+def _fault_pause(name: str) -> None:
+    """Fault injection for tests: ``ITB_FAULT_PAUSE_BEFORE_COMMIT=features.parquet:30`` holds that
+    write between "temporary file complete" and "renamed into place", so a test can kill it there."""
+    setting = os.environ.get("ITB_FAULT_PAUSE_BEFORE_COMMIT")
+    if setting:
+        target, _, seconds = setting.partition(":")
+        if target == name:
+            import time
+
+            time.sleep(float(seconds or 30))
+
+
+def fingerprint_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Storage:
+    """Datasets under ``root`` (any fsspec URL)."""
+
+    def __init__(self, root: str, **storage_options: Any) -> None:
+        self.root_url = root
+        self.fs, self.root = filesystem(root, **storage_options)
+        protocol = self.fs.protocol
+        self.protocol = protocol if isinstance(protocol, str) else protocol[0]
+
+    def __repr__(self) -> str:
+        return f"Storage({self.root_url!r})"
+
+    def path(self, name: str) -> str:
+        return join(self.root, name)
+
+    def url(self, name: str) -> str:
+        return self.fs.unstrip_protocol(self.path(name))  # type: ignore[no-any-return]
+
+    def exists(self, name: str) -> bool:
+        return bool(self.fs.exists(self.path(name)))
+
+    def size(self, name: str) -> int | None:
+        try:
+            return int(self.fs.size(self.path(name)))
+        except FileNotFoundError:
+            return None
+
+    def list(self, prefix: str) -> list[str]:
+        base = self.path(prefix)
+        if not self.fs.exists(base):
+            return []
+        root = self.root.rstrip("/") + "/"
+        found = self.fs.find(base)
+        return sorted(p[len(root) :] if p.startswith(root) else p for p in found if TMP_MARK not in p)
+
+    # --- reading -------------------------------------------------------------------------------
+    def read_bytes(self, name: str) -> bytes:
+        return bytes(self.fs.cat_file(self.path(name)))
+
+    def read_parquet(self, name: str, columns: list[str] | None = None) -> pl.DataFrame:
+        return pl.read_parquet(io.BytesIO(self.read_bytes(name)), columns=columns)
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self.read_bytes(name))
+
+    def fingerprint(self, name: str) -> str:
+        return fingerprint_bytes(self.read_bytes(name))
+
+    # --- writing -------------------------------------------------------------------------------
+    def write_bytes(self, name: str, data: bytes, rows: int | None = None) -> WriteResult:
+        final = self.path(name)
+        parent = final.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
+            self.fs.pipe_file(final, data)
+        else:
+            tmp = f"{parent}/.{final.rsplit('/', 1)[1]}{TMP_MARK}{uuid.uuid4().hex}"
+            self._clean_stale_tmp(parent, final.rsplit("/", 1)[1])
+            if self.protocol in ("file", "local"):
+                with open(tmp, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                _fault_pause(name)
+                os.replace(tmp, final)
+            else:
+                self.fs.pipe_file(tmp, data)
+                self.fs.mv(tmp, final)
+        return WriteResult(name, fingerprint_bytes(data), len(data), rows)
+
+    def remove_temporaries(self, name: str) -> None:
+        """Delete what a killed writer of ``name`` left behind (the runner calls it on failure)."""
+        final = self.path(name)
+        self._clean_stale_tmp(final.rsplit("/", 1)[0], final.rsplit("/", 1)[1])
+
+    def _clean_stale_tmp(self, parent: str, base: str) -> None:
+        """Remove temporaries of this file left by killed writers (never another file's)."""
+        try:
+            for path in self.fs.ls(parent, detail=False):
+                if path.rsplit("/", 1)[-1].startswith(f".{base}{TMP_MARK}"):
+                    self.fs.rm_file(path)
+        except FileNotFoundError:
+            pass
+
+    def write_parquet(self, name: str, df: pl.DataFrame) -> WriteResult:
+        buffer = io.BytesIO()
+        # Statistics and a fixed compression keep files small; polars writes no timestamps, so the
+        # same frame always gives the same bytes (and fingerprint).
+        df.write_parquet(buffer, compression="zstd", compression_level=3, statistics=True)
+        return self.write_bytes(name, buffer.getvalue(), rows=df.height)
+
+    def write_json(self, name: str, value: Any) -> WriteResult:
+        text = json.dumps(value, indent=2, sort_keys=False, default=str) + "\n"
+        return self.write_bytes(name, text.encode("utf-8"))
+
+    def write_text(self, name: str, text: str) -> WriteResult:
+        return self.write_bytes(name, text.encode("utf-8"))
+
+    def delete(self, name: str) -> None:
+        if self.exists(name):
+            self.fs.rm(self.path(name), recursive=True)
