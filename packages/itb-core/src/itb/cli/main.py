@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from itb import __version__
 from itb.errors import ItbError
 
-STAGE_NAMES = ["merge", "features", "labels", "train", "predict", "signals", "simulate"]
+STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "signals", "simulate"]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -20,7 +20,7 @@ from itb.errors import ConfigError
 from itb.runs.execute import result_name
 from itb.runs.ids import new_run_id, run_prefix, utc_now
 from itb.runs.manifest import new_manifest
-from itb.stages.registry import STAGES, downstream, get_stage
+from itb.stages.registry import STAGES, downstream, get_stage, planned_stages
 from itb.stages.state import read_state, up_to_date
 from itb.storage.store import Storage
 
@@ -55,17 +55,21 @@ def resolve_data_root(config: PipelineConfig, override: str | None) -> str:
     return root if "://" in root else os.path.abspath(root)
 
 
-def select_stages(only: list[str] | None, start: str | None) -> list[str]:
+def select_stages(config: PipelineConfig, only: list[str] | None, start: str | None) -> list[str]:
+    """The stages to run: all that the config needs, or those named by --only / --from."""
     if only and start:
         raise ConfigError("use either --only or --from, not both")
+    planned = planned_stages(config)
     if only:
         for name in only:
             get_stage(name)
-        return [s for s in STAGES if s in only]
-    if start:
+        chosen = set(only)
+    elif start:
         get_stage(start)
-        return downstream(start)
-    return list(STAGES)
+        chosen = set(downstream(start))
+    else:
+        chosen = set(planned)
+    return [s for s in planned if s in chosen]
 
 
 def default_threads(workers: int) -> int:
@@ -98,7 +102,7 @@ def run_pipeline(
         default_workers = info.default_workers
     workers = workers or config.backend.workers or default_workers or os.cpu_count() or 1
     threads = threads or config.backend.threads or default_threads(workers)
-    selected = select_stages(only, start)
+    selected = select_stages(config, only, start)
     run_id = new_run_id()
     manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now())
     manifest.update(selected=selected, workers=workers, threads_per_stage=threads)
@@ -150,6 +154,8 @@ class _Runner:
     def _deps_state(self, stage: str) -> str:
         """'ready', 'waiting' or 'blocked' (a dependency failed or is missing)."""
         for dep in STAGES[stage].deps:
+            if not STAGES[dep].applicable(self.config):
+                continue
             if dep not in self.selected:
                 if read_state(self.storage, dep) is None:
                     return "missing:" + dep
@@ -204,14 +210,17 @@ class _Runner:
 
     def _start(self, stage: str) -> None:
         started = utc_now()
-        is_current, key, reason = up_to_date(STAGES[stage], self.config, self.storage)
+        if STAGES[stage].always_run:
+            is_current, reason = False, "fetches new data on every run"
+        else:
+            is_current, _, reason = up_to_date(STAGES[stage], self.config, self.storage)
         if is_current and not self.force:
             state = read_state(self.storage, stage) or {}
             self._record(
                 stage,
                 "skipped",
                 reason=reason,
-                key=key,
+                key=state.get("key"),
                 started_at=started,
                 ended_at=utc_now(),
                 duration_s=0.0,

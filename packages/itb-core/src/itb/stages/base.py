@@ -47,6 +47,13 @@ class Stage(ABC):
         """The part of the config whose change must rerun this stage (JSON-able)."""
         return config.model_dump(mode="json")
 
+    def applicable(self, config: PipelineConfig) -> bool:
+        """Whether this config needs the stage at all (e.g. download only for sources without a path)."""
+        return True
+
+    #: Stages that fetch from outside are never "up to date": each run asks for new data.
+    always_run: ClassVar[bool] = False
+
     def external_fingerprints(self, config: PipelineConfig) -> dict[str, str]:
         """Fingerprints of inputs that no stage produces (source data, user code)."""
         return {}

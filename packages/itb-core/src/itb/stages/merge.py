@@ -54,7 +54,7 @@ def _iso(ms: int) -> str:
 
 class MergeStage(Stage):
     name = "merge"
-    deps = ()
+    deps = ("download",)
 
     def outputs(self, config: PipelineConfig) -> list[str]:
         return ["merged.parquet"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
 from itb.stages.base import Stage
+from itb.stages.download import DownloadStage
 from itb.stages.features import FeaturesStage
 from itb.stages.labels import LabelsStage
 from itb.stages.merge import MergeStage
@@ -15,6 +17,7 @@ from itb.stages.train import TrainStage
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in (
+        DownloadStage(),
         MergeStage(),
         FeaturesStage(),
         LabelsStage(),
@@ -31,6 +34,11 @@ def get_stage(name: str) -> Stage:
         return STAGES[name]
     except KeyError:
         raise ConfigError(f"unknown stage {name!r} (stages: {', '.join(STAGES)})") from None
+
+
+def planned_stages(config: PipelineConfig) -> list[str]:
+    """The stages this config needs, in graph order."""
+    return [name for name, stage in STAGES.items() if stage.applicable(config)]
 
 
 def stage_graph() -> dict[str, tuple[str, ...]]:
