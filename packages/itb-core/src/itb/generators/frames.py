@@ -13,10 +13,12 @@ def to_polars(df: Any) -> pl.DataFrame:
     if isinstance(df, pl.DataFrame):
         return df
     if isinstance(df, pl.LazyFrame):
-        return df.collect()
+        collected: pl.DataFrame = df.collect()
+        return collected
     module = type(df).__module__
     if module.startswith("pandas"):
-        return pl.from_pandas(df, include_index=False)
+        converted: pl.DataFrame = pl.from_pandas(df, include_index=False)
+        return converted
     raise DataError(f"expected a polars or pandas DataFrame, got {type(df).__name__}")
 
 

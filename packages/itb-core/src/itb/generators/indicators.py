@@ -84,7 +84,11 @@ def stddev(x: Array, window: int, nbdev: float = 1.0) -> Array:
 
 
 def linearreg_slope(x: Array, window: int) -> Array:
-    """TA_LINEARREG_SLOPE: least-squares slope per window, x running 0..window-1 newest to oldest."""
+    """TA_LINEARREG_SLOPE: least-squares slope per window, x running 0..window-1 newest to oldest.
+
+    TA-Lib computes ``sum(x^2)`` in 32-bit integers, which overflows for windows above 1024 and
+    gives wrong slopes there; this keeps the same formula in exact integer/float arithmetic.
+    """
     x, begin = _prepare(x, window, 2)
     tail = x[begin:]
     n = tail.size

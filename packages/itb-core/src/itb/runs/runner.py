@@ -144,7 +144,7 @@ class _Runner:
         self.storage.write_json(f"{run_prefix(self.run_id)}/manifest.json", self.manifest)
 
     def _record(self, stage: str, status: str, **fields: Any) -> dict[str, Any]:
-        record = self.manifest["stages"].setdefault(stage, {})
+        record: dict[str, Any] = self.manifest["stages"].setdefault(stage, {})
         record.update(status=status, **fields)
         self.status[stage] = status
         self._save()

@@ -31,7 +31,7 @@ class LabelsStage(Stage):
         merged = ctx.storage.read_parquet("merged.parquet")
         labels = apply_sets(merged, ctx.config.label_sets, "label", "label_sets")
         out = pl.concat([merged.select("timestamp"), labels], how="horizontal")
-        shares = {c: round(float(labels[c].mean() or 0.0), 6) for c in labels.columns}
+        shares = {c: round(float(labels[c].cast(pl.Float64).mean() or 0.0), 6) for c in labels.columns}  # type: ignore[arg-type]
         ctx.log.info("generated labels %s; positive share %s", labels.columns, shares)
         return StageResult(
             {"labels.parquet": ctx.storage.write_parquet("labels.parquet", out)},

@@ -12,6 +12,7 @@ backend, and Parquet is written without timestamps so reruns are byte-identical.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import json
@@ -83,7 +84,7 @@ class Storage:
         except FileNotFoundError:
             return None
 
-    def list(self, prefix: str) -> list[str]:
+    def list(self, prefix: str) -> builtins.list[str]:
         base = self.path(prefix)
         if not self.fs.exists(base):
             return []
@@ -95,7 +96,7 @@ class Storage:
     def read_bytes(self, name: str) -> bytes:
         return bytes(self.fs.cat_file(self.path(name)))
 
-    def read_parquet(self, name: str, columns: list[str] | None = None) -> pl.DataFrame:
+    def read_parquet(self, name: str, columns: builtins.list[str] | None = None) -> pl.DataFrame:
         return pl.read_parquet(io.BytesIO(self.read_bytes(name)), columns=columns)
 
     def read_json(self, name: str) -> Any:

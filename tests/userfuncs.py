@@ -1,0 +1,24 @@
+"""User feature functions used by the tests (referenced as `tests.userfuncs:NAME` in configs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+
+def range_ratio(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """(high - low) / close, a polars user function."""
+    return df.select(
+        ((pl.col("high") - pl.col("low")) / pl.col("close")).alias(config.get("name", "range_ratio"))
+    )
+
+
+def body_pandas(df: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
+    """close - open, written with pandas: itb hands pandas to functions annotated for it."""
+    return pd.DataFrame({"body": df["close"] - df["open"]})
+
+
+def boom(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    raise ValueError("boom: this user function always fails")
