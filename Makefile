@@ -11,6 +11,9 @@ CONFIG ?= configs/btcusdt-1m.jsonc
 ARGS ?=
 PYTEST_ARGS ?=
 export UV_PYTHON_DOWNLOADS := never
+# Byte-compile at install time: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every stage
+# process would otherwise compile polars & co. from source at start-up (seconds per process).
+export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help setup pipeline test test-all lint typecheck bench clean
@@ -24,6 +27,7 @@ $(UV):
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml packages/itb-core/pyproject.toml packages/itb-local/pyproject.toml packages/itb-azure/pyproject.toml
 	$(UV) sync --locked --all-packages --python $(PYTHON)
+	$(BIN)/python -m compileall -q packages/*/src
 	@touch $@
 
 setup: $(VENV)/.synced ## create .venv from uv.lock (the only install step)
