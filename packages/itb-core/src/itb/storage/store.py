@@ -27,6 +27,8 @@ from itb.storage.url import filesystem, join
 
 #: Protocols whose single-object upload is atomic (readers see the old or the new object).
 ATOMIC_UPLOAD_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a", "memory"}
+#: Protocols whose first path segment is a container/bucket that must exist before writing.
+BUCKET_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a"}
 TMP_MARK = ".tmp-"
 
 
@@ -65,6 +67,7 @@ class Storage:
         self.fs, self.root = filesystem(root, **storage_options)
         protocol = self.fs.protocol
         self.protocol = protocol if isinstance(protocol, str) else protocol[0]
+        self._bucket_ready = False
 
     def __repr__(self) -> str:
         return f"Storage({self.root_url!r})"
@@ -106,9 +109,20 @@ class Storage:
         return fingerprint_bytes(self.read_bytes(name))
 
     # --- writing -------------------------------------------------------------------------------
+    def _ensure_bucket(self) -> None:
+        """Object stores have no folders, but the container (bucket) itself must exist; adlfs's
+        ``makedirs`` does not create it, so a fresh data root would fail on its first write."""
+        if self._bucket_ready or self.protocol not in BUCKET_PROTOCOLS:
+            return
+        bucket = self.root.strip("/").split("/", 1)[0]
+        if not self.fs.exists(bucket):
+            self.fs.mkdir(bucket)
+        self._bucket_ready = True
+
     def write_bytes(self, name: str, data: bytes, rows: int | None = None) -> WriteResult:
         final = self.path(name)
         parent = final.rsplit("/", 1)[0]
+        self._ensure_bucket()
         self.fs.makedirs(parent, exist_ok=True)
         if self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
             self.fs.pipe_file(final, data)
