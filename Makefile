@@ -30,10 +30,24 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml packages/itb-core/pyproject.toml p
 	$(BIN)/python -m compileall -q packages/*/src
 	@touch $@
 
-setup: $(VENV)/.synced ## create .venv from uv.lock (the only install step)
+# Azurite (the Azure Storage emulator) for the Azure tests and EMULATOR=1, pinned by package-lock.json.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
-pipeline: setup ## run the whole batch pipeline (BACKEND=local|inprocess, CONFIG=..., ARGS=...)
+setup: $(VENV)/.synced node_modules/.package-lock.json ## create .venv from uv.lock, node_modules from package-lock.json
+
+pipeline: setup ## run the whole batch pipeline (BACKEND=local|inprocess|aci, EMULATOR=1, CONFIG=..., ARGS=...)
+ifeq ($(BACKEND),aci)
+ifdef EMULATOR
+	$(BIN)/python -m itb_azure.demo $(CONFIG) --emulator $(ARGS)
+else
+	@set -a; if [ -f .itb-azure.env ]; then . ./.itb-azure.env; fi; set +a; \
+	$(BIN)/python -m itb_azure.demo $(CONFIG) $(ARGS)
+endif
+else
 	$(BIN)/itb run $(CONFIG) --backend $(BACKEND) $(ARGS)
+endif
 
 test: setup ## run the test suite (the command CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -52,3 +66,53 @@ bench: setup ## time every stage on ../shared/data (writes bench/results/)
 
 clean: ## remove the virtual environments and the default data root
 	rm -rf $(VENV) $(TOOLS) data .nox
+
+# --- infrastructure and delivery (terraform/, Dockerfile; see "Deploying to Azure" in README.md) ---
+# ENV (the terraform/envs folder) only from the command line: a shell may export ENV for itself.
+ENV := $(if $(filter command line,$(origin ENV)),$(ENV),dev)
+TF_DIR := terraform/envs/$(ENV)
+TERRAFORM ?= terraform
+BUILDER ?= buildah
+IMAGE_NAME ?= itb
+IMAGE_REGISTRY ?=
+IMAGE_SOURCE ?=
+IMAGE_TAG ?= $(shell t=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo dev); \
+	[ -z "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || t=$$t-dirty; echo $$t)
+IMAGE_LOCAL = localhost/$(IMAGE_NAME):$(IMAGE_TAG)
+ITB_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' packages/itb-core/pyproject.toml)
+.PHONY: infra-plan infra-apply image push
+
+$(TF_DIR)/.terraform: $(TF_DIR)/backend.hcl
+	$(TERRAFORM) -chdir=$(TF_DIR) init -backend-config=backend.hcl
+
+$(TF_DIR)/backend.hcl:
+	@echo "no $(TF_DIR)/backend.hcl: run terraform/bootstrap/state.sh $(ENV) first (terraform/README.md)"; exit 2
+
+infra-plan: $(TF_DIR)/.terraform ## terraform plan of terraform/envs/ENV into tfplan (ENV=dev by default)
+	$(TERRAFORM) -chdir=$(TF_DIR) plan -out=tfplan
+
+infra-apply: $(TF_DIR)/.terraform setup ## apply the saved plan, then write the backend settings (.itb-azure.env)
+	$(TERRAFORM) -chdir=$(TF_DIR) apply tfplan
+	$(TERRAFORM) -chdir=$(TF_DIR) output -json > $(TF_DIR)/outputs.json
+	$(BIN)/itb azure settings --from-terraform $(TF_DIR)/outputs.json --write .itb-azure.env
+
+image: ## build the image tagged by git sha (BUILDER=buildah: nox -s image, build + sample stage; BUILDER=docker)
+ifeq ($(BUILDER),docker)
+	docker build $(if $(BASE_IMAGE),--build-arg BASE_IMAGE=$(BASE_IMAGE)) \
+		--build-arg VERSION=$(ITB_VERSION) --build-arg REVISION=$$(git rev-parse HEAD) \
+		--build-arg SOURCE=$(IMAGE_SOURCE) --tag $(IMAGE_LOCAL) .
+else
+	$(MAKE) setup
+	IMAGE_TAG=$(IMAGE_TAG) $(BIN)/nox -s image
+endif
+
+push: ## push the image to ACR as IMAGE_REGISTRY/itb:<git sha> (after az acr login; no -dirty tags)
+	@[ -n "$(IMAGE_REGISTRY)" ] || { echo "set IMAGE_REGISTRY to the ACR login server (terraform output acr_login_server)"; exit 2; }
+	@case "$(IMAGE_TAG)" in *-dirty) echo "refusing to push $(IMAGE_TAG): commit first"; exit 2;; esac
+ifeq ($(BUILDER),docker)
+	docker tag $(IMAGE_LOCAL) $(IMAGE_REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+	docker push $(IMAGE_REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+else
+	buildah --storage-driver $${BUILDAH_STORAGE_DRIVER:-vfs} push $(IMAGE_LOCAL) \
+		docker://$(IMAGE_REGISTRY)/$(IMAGE_NAME):$(IMAGE_TAG)
+endif

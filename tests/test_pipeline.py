@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def manifest_of(data_root: Path, run_id: str | None = None) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def first_run(
     tmp_path_factory: pytest.TempPathFactory,
-) -> tuple[Path, Path, subprocess.CompletedProcess[str]]:
+) -> Iterator[tuple[Path, Path, subprocess.CompletedProcess[str]]]:
     """One full local run shared by the tests that only read its results."""
     from tests.conftest import load_default_config
 
@@ -43,8 +44,12 @@ def first_run(
     data["train"]["algorithms"][0]["params"] = {"num_boost_round": 30, "num_leaves": 7}
     data["secrets"] = {"telegram": "env:ITB_TEST_SECRET"}
     config = write_config(tmp / "config.json", data)
-    result = itb("run", str(config), "--backend", "local", env={"ITB_TEST_SECRET": "s3cr3t-value-42"})
-    return config, tmp / "data", result
+    # Stages resolve every declared secret at start, so each run of this config needs the variable.
+    patch = pytest.MonkeyPatch()
+    patch.setenv("ITB_TEST_SECRET", "s3cr3t-value-42")
+    result = itb("run", str(config), "--backend", "local")
+    yield config, tmp / "data", result
+    patch.undo()
 
 
 def test_full_run_succeeds_with_every_output(first_run: tuple[Path, Path, Any]) -> None:
@@ -147,7 +152,9 @@ def test_only_and_from_select_stages(small_config_data: dict[str, Any], tmp_path
 def test_dry_run_plans_without_running(small_config: Path, tmp_path: Path) -> None:
     result = itb("run", str(small_config), "--dry-run", "--data-root", str(tmp_path / "dry"))
     assert result.returncode == 0
-    assert result.stdout.count("itb stage run") == len(STAGES)
+    # train fans out: one step per model (high_10_gb, low_10_gb), then its finalize run
+    assert result.stdout.count("itb stage run") == len(STAGES) + 2
+    assert result.stdout.count("--stage train --threads 1 --step ") == 2
     assert not (tmp_path / "dry").exists()
 
 

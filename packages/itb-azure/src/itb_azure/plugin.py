@@ -1,19 +1,30 @@
-"""Entry point of the ``aci`` backend. Not implemented yet: it says so clearly instead of failing later."""
+"""Entry point of itb-azure: the ``aci`` backend and the ``keyvault`` secret resolver."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from itb.backends import Backend, BackendInfo, hookimpl
-from itb.errors import ConfigError
 
 
-def _not_yet(options: dict[str, Any]) -> Backend:
-    raise ConfigError(
-        "the 'aci' backend is not implemented in this release of itb-azure; use --backend local"
-    )
+def _aci(options: dict[str, Any]) -> Backend:
+    from itb_azure.backend import AciBackend  # the Azure SDK loads only when the backend is used
+
+    return AciBackend(options)
+
+
+def _keyvault(ref: str) -> str:
+    from itb_azure.keyvault import resolve_keyvault
+
+    return resolve_keyvault(ref)
 
 
 @hookimpl
 def itb_backends() -> list[BackendInfo]:
-    return [BackendInfo("aci", _not_yet, "Azure Container Instances (not implemented yet)")]
+    return [BackendInfo("aci", _aci, "Azure Container Instances: one container group per stage run", 8)]
+
+
+@hookimpl
+def itb_secret_resolvers() -> dict[str, Callable[[str], str]]:
+    return {"keyvault": _keyvault}

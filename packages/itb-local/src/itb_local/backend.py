@@ -52,7 +52,7 @@ class LocalBackend(Backend):
         self.handles: list[LocalHandle] = []
 
     def launch(self, spec: StageRunSpec) -> LocalHandle:
-        log_path = Path(self._tmp.name) / f"{spec.run_id}-{spec.stage}.log"
+        log_path = Path(self._tmp.name) / f"{spec.run_id}-{spec.task}.log"
         log_file = open(log_path, "wb")  # noqa: SIM115 - closed in poll/cancel
         env = {**os.environ, **thread_env(spec.threads), **spec.env}
         command = [self.python, "-m", "itb", *spec.command()[1:]]

@@ -19,9 +19,17 @@ class StageRunSpec:
     timeout_s: float = 3600.0
     #: Extra environment for the stage process (never secret values: backends pass those securely).
     env: dict[str, str] = field(default_factory=dict)
+    #: One step of a fanned-out stage (see :meth:`itb.stages.base.Stage.steps`); None runs the
+    #: whole stage, or, for a stage with steps, its finalize run that joins the steps' outputs.
+    step: str | None = None
+
+    @property
+    def task(self) -> str:
+        """A name for this run that is unique within a pipeline run: ``stage`` or ``stage.step``."""
+        return self.stage if self.step is None else f"{self.stage}.{self.step}"
 
     def command(self) -> list[str]:
-        return [
+        command = [
             "itb",
             "stage",
             "run",
@@ -34,6 +42,9 @@ class StageRunSpec:
             "--threads",
             str(self.threads),
         ]
+        if self.step is not None:
+            command += ["--step", self.step]
+        return command
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ A plugin module registered under the ``itb`` entry-point group implements any of
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pluggy
 
 from itb.backends.base import BackendInfo
@@ -24,3 +26,11 @@ class ItbSpec:
     @hookspec
     def itb_backends(self) -> list[BackendInfo]:  # type: ignore[empty-body]
         """Return the backends this plugin provides."""
+
+    @hookspec
+    def itb_secret_resolvers(self) -> dict[str, Callable[[str], str]]:  # type: ignore[empty-body]
+        """Return secret resolvers by reference scheme (``keyvault`` for ``keyvault://VAULT/NAME``).
+
+        A resolver takes the whole reference and returns the value; it runs inside the stage
+        process, and must never log the value.
+        """

@@ -36,7 +36,7 @@ class InProcessBackend(Backend):
         level = logger.level
         logger.setLevel(logging.INFO)
         try:
-            code = execute_stage(spec.data_root, spec.run_id, spec.stage, spec.threads)
+            code = execute_stage(spec.data_root, spec.run_id, spec.stage, spec.threads, step=spec.step)
         finally:
             logger.removeHandler(handler)
             logger.setLevel(level)

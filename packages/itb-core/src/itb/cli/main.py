@@ -12,11 +12,14 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from itb import __version__
 from itb.errors import ItbError
 
-STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "signals", "simulate"]
+STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "predict_rolling", "signals",
+               "simulate"]  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,11 +60,37 @@ def _parser() -> argparse.ArgumentParser:
     srun.add_argument("--run-id", required=True)
     srun.add_argument("--stage", required=True, choices=STAGE_NAMES)
     srun.add_argument("--threads", type=int, default=int(os.environ.get("ITB_THREADS", "1")))
+    srun.add_argument(
+        "--step", default=None, help="run one step of a fanned-out stage (default: the whole stage)"
+    )
+
+    download = sub.add_parser(
+        "download", help="fetch klines from Binance into the data root (incremental, resumable)"
+    )
+    download.add_argument("config")
+    download.add_argument(
+        "--symbols", nargs="+", metavar="SYMBOL", help="only these symbols of the config's data sources"
+    )
+    download.add_argument(
+        "--start", type=_utc_time, help="first candle, UTC date or ISO time (overrides download.start)"
+    )
+    download.add_argument(
+        "--end", type=_utc_time, help="fetch candles opening before this UTC time (overrides download.end)"
+    )
+    download.add_argument("--data-root", help="override the config's data_root (path or fsspec URL)")
+    download.add_argument(
+        "--no-archive", action="store_true", help="use only the REST API, not the monthly archives"
+    )
 
     validate = sub.add_parser("validate", help="check a config (structure, generators, data files)")
     validate.add_argument("config")
 
     sub.add_parser("plugins", help="list installed plugins and their backends")
+
+    azure = sub.add_parser(
+        "azure", help="Azure commands (from itb-azure): settings from terraform", add_help=False
+    )
+    azure.add_argument("azure_args", nargs=argparse.REMAINDER)
 
     runs = sub.add_parser("runs", help="inspect past runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
@@ -77,16 +106,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["azure"]:  # itb-azure parses its own arguments (and --help)
+        args = argparse.Namespace(command="azure", azure_args=argv[1:])
+    else:
+        args = _parser().parse_args(argv)
     try:
         if args.command == "stage":
             return _stage_run(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "download":
+            return _download(args)
         if args.command == "validate":
             return _validate(args)
         if args.command == "plugins":
             return _plugins()
+        if args.command == "azure":
+            return _azure(args.azure_args)
         if args.command == "runs":
             return _runs(args)
     except ItbError as exc:
@@ -104,9 +141,21 @@ def _stage_run(args: argparse.Namespace) -> int:
         os.environ.setdefault(name, str(threads))  # before polars/lightgbm are imported
     from itb.cli.logs import setup_logging
     from itb.runs.execute import execute_stage
+    from itb.secrets import activate_for_run
 
     setup_logging(args.log_format)
-    return execute_stage(args.data_root, args.run_id, args.stage, threads)
+    activate_for_run(args.data_root, args.run_id)  # resolve secret references, redact their values
+    return execute_stage(args.data_root, args.run_id, args.stage, threads, step=args.step)
+
+
+def _azure(argv: list[str]) -> int:
+    try:
+        from itb_azure.cli import main as azure_main
+    except ImportError:
+        from itb.errors import ConfigError
+
+        raise ConfigError("`itb azure` needs the itb-azure package (pip install itb-azure)") from None
+    return azure_main(argv)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -142,6 +191,76 @@ def _run(args: argparse.Namespace) -> int:
     else:
         print_summary(result.manifest, Console(highlight=False), time.perf_counter() - started)
     return 0 if result.ok else 1
+
+
+def _utc_time(text: str) -> datetime:
+    """An argparse type: ``2024-01-31`` or an ISO time; naive means UTC. Bad input exits with 2."""
+    from datetime import UTC
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        problem = f"{text!r} is not a date like 2024-01-31 or 2024-01-31T12:00Z"
+        raise argparse.ArgumentTypeError(problem) from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from itb.cli.report import HumanReporter, JsonReporter
+    from itb.config import load_config
+    from itb.download.endpoints import with_overrides
+    from itb.runs.runner import run_pipeline
+
+    config = load_config(args.config)
+    config = with_overrides(
+        config, args.symbols, args.start, args.end, archive=False if args.no_archive else None
+    )
+    console = Console(stderr=True, highlight=False)
+    reporter = JsonReporter() if args.log_format == "json" else HumanReporter(console)
+    # In this process: the progress bars reach the terminal, and a kill stops the download at once.
+    result = run_pipeline(
+        config,
+        backend="inprocess",
+        data_root=args.data_root,
+        only=["download"],
+        config_source=args.config,
+        reporter=reporter,
+    )
+    record = result.manifest["stages"].get("download", {})
+    report = record.get("metrics", {}).get("download", {})
+    if args.log_format == "json":
+        print(json.dumps({"event": "download", "run_id": result.run_id, "status": result.status, **report}))
+    elif report:
+        _print_download_report(report, result.run_id)
+    return 0 if result.ok else 1
+
+
+def _print_download_report(report: dict[str, Any], run_id: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("series", "rows added", "range (UTC)", "gaps (missing)", "pages", "archives", "retries")
+    for row in report.get("series", []):
+        span = " .. ".join(t.replace("T", " ")[:16] for t in row["range"]) if row.get("range") else "-"
+        table.add_row(
+            f"{row['market']} {row['symbol']} {row['interval']}",
+            f"{row['rows_added']:,}",
+            span,
+            f"{row['gaps_total']} ({row['missing_total']:,})",
+            str(row["rest_pages"]),
+            str(row["archive_files"]),
+            str(row["retries"]),
+        )
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=140)  # a log or a pipe: keep one series per line
+    console.print(table)
+    for row in report.get("series", []):
+        if row.get("note"):
+            console.print(f"{row['market']} {row['symbol']} {row['interval']}: {row['note']}")
+    console.print(f"report: runs/{run_id}/manifest.json (stages.download.metrics)")
 
 
 def _validate(args: argparse.Namespace) -> int:

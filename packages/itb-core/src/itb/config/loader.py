@@ -141,6 +141,15 @@ def validate_generators(config: PipelineConfig) -> list[str]:
     for key in ("buy_column", "sell_column"):
         if config.signal_sets and getattr(sim, key) not in columns:
             problems.append(f"simulate.{key}: no signal set produces {getattr(sim, key)!r}")
+    if sim.grid is not None:
+        rules = [s for s in config.signal_sets if s.generator == "threshold_rule"]
+        score = sim.grid.score_column or (
+            str(rules[-1].config.get("columns", "trade_score")) if rules else None
+        )
+        if score is None:
+            problems.append("simulate.grid: no threshold_rule signal set; set simulate.grid.score_column")
+        elif score not in columns:
+            problems.append(f"simulate.grid.score_column: unknown column {score!r}")
     return problems
 
 

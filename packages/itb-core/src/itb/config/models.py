@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|keyvault://[A-Za-z0-9-]+/[A-Za-z0-9-]+)$")
 _FREQ = re.compile(r"^(\d+)\s*(s|sec|m|min|t|h|d)$", re.IGNORECASE)
@@ -77,8 +77,33 @@ class Algorithm(Model):
     """A model type trained for every label; its scores are named ``<label>_<name>``."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")
-    algo: Literal["gb"] = "gb"
+    algo: Literal["gb", "lc"] = Field(
+        default="gb",
+        description="'gb': LightGBM (a classifier, or a regressor with params.objective 'regression'); "
+        "'lc': logistic regression (scikit-learn, the optional extra itb-core[lc]).",
+    )
     params: dict[str, Any] = Field(default_factory=dict)
+    scale: bool | None = Field(
+        default=None,
+        description="Standardise features (mean 0, std 1, fitted on the training rows only and saved "
+        "with the model); default: on for 'lc' (its solver needs it), off for 'gb' (trees do not).",
+    )
+
+    @property
+    def scaled(self) -> bool:
+        return self.scale if self.scale is not None else self.algo == "lc"
+
+    @property
+    def regression(self) -> bool:
+        """A LightGBM regressor: any objective other than the binary ones."""
+        objective = str(self.params.get("objective", "binary"))
+        return self.algo == "gb" and objective not in ("binary", "cross_entropy", "xentropy")
+
+    @model_validator(mode="after")
+    def _lc_is_a_classifier(self) -> Algorithm:
+        if self.algo == "lc" and "objective" in self.params:
+            raise ValueError("'lc' is a classifier: it takes no 'objective' (use algo 'gb' to regress)")
+        return self
 
 
 class TrainConfig(Model):
@@ -106,14 +131,69 @@ class TrainConfig(Model):
         return value
 
 
+class RollingConfig(Model):
+    """Walk-forward prediction: retrain every ``step_rows`` rows, predict only rows no model has seen.
+
+    Each step trains on the ``train_rows`` rows (or ``train_span``) that end the label horizon
+    before its first predicted row, so no training label looks into the predicted rows, then scores
+    the next ``step_rows`` rows. Steps are independent stage runs: a backend runs them in parallel.
+    """
+
+    train_rows: int | None = Field(default=None, ge=100, description="Training window, in rows.")
+    train_span: str | None = Field(
+        default=None, description="Training window as a duration ('30d', '12h'); instead of train_rows."
+    )
+    step_rows: int = Field(ge=1, description="Rows predicted by each model (and how often to retrain).")
+    start: datetime | int | None = Field(
+        default=None,
+        description="First predicted row: a row number or a time (UTC); default: as soon as a full "
+        "training window and the label horizon lie before it.",
+    )
+
+    @field_validator("train_span")
+    @classmethod
+    def _valid_span(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_freq(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_window(self) -> RollingConfig:
+        if (self.train_rows is None) == (self.train_span is None):
+            raise ValueError("give exactly one of train_rows and train_span")
+        return self
+
+
+class GridConfig(Model):
+    """Grid search over the threshold rule's thresholds: every buy x sell pair is backtested."""
+
+    buy_thresholds: list[float] = Field(min_length=1)
+    sell_thresholds: list[float] = Field(min_length=1)
+    score_column: str | None = Field(
+        default=None, description="The score the thresholds apply to; default: the threshold rule's input."
+    )
+    top: int = Field(default=10, ge=1, description="Rows of the top-N table in simulation.json.")
+    sort_by: Literal["profit_pct", "sharpe", "win_rate", "profit_per_month_pct"] = "profit_pct"
+
+
 class SimulateConfig(Model):
     buy_column: str = "buy_signal"
     sell_column: str = "sell_signal"
     price_column: str = "close"
     fee: float = Field(default=0.001, ge=0, lt=0.1, description="Fee per trade side, as a fraction.")
+    slippage: float = Field(
+        default=0.0, ge=0, lt=0.1, description="Price moves against each fill by this fraction."
+    )
+    direction: Literal["long", "short", "both"] = Field(
+        default="long",
+        description="'long': buy opens, sell closes; 'short': sell opens, buy closes; 'both': always in "
+        "the market after the first signal, each signal closing the open trade and reversing.",
+    )
     span: Literal["holdout", "all"] = Field(
         default="holdout", description="Backtest only rows no model was trained on ('holdout'), or all."
     )
+    grid: GridConfig | None = None
+    report: bool = Field(default=True, description="Write report.html (price, signals, equity curve).")
 
 
 class OutputSet(Model):
@@ -133,6 +213,67 @@ class BackendSettings(Model):
     )
 
 
+_BASE_URL = re.compile(r"^https?://[^/?#\s]+/?$")
+
+
+class DownloadConfig(Model):
+    """How ``itb download`` fetches klines from Binance (REST API and the public kline archives).
+
+    The base URLs are a scheme and host only (the client adds ``/api/v3/...``, ``/fapi/v1/...``,
+    ``/data/...``); the environment variables ``ITB_BINANCE_API_URL``, ``ITB_BINANCE_FAPI_URL`` and
+    ``ITB_BINANCE_DATA_URL`` override them, so a test or a mirror needs no config change.
+    """
+
+    start: datetime | None = Field(
+        default=None,
+        description="First candle to fetch (UTC); default: the first candle the exchange has.",
+    )
+    end: datetime | None = Field(
+        default=None, description="Fetch candles opening before this time (UTC); default: up to now."
+    )
+    intervals: list[str] | None = Field(
+        default=None, description="Candle intervals to fetch; default: the pipeline's ``freq``."
+    )
+    archive: bool = Field(
+        default=True,
+        description="Fetch whole past months from the public monthly archives (checksummed zip files) "
+        "before paging the REST API for the rest.",
+    )
+    api_url: str = "https://api.binance.com"
+    fapi_url: str = "https://fapi.binance.com"
+    data_url: str = "https://data.binance.vision"
+    page_limit: int | None = Field(
+        default=None, ge=1, le=1500, description="Candles per REST page; default: the market's maximum."
+    )
+    max_retries: int = Field(default=5, ge=0, le=50)
+    backoff_s: float = Field(default=1.0, ge=0, description="First retry delay; doubles per retry, jittered.")
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    max_wait_s: float = Field(
+        default=300.0, gt=0, description="Longest Retry-After (HTTP 429) worth waiting for; longer fails."
+    )
+    weight_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Request weight allowed per minute; default: Binance's (6000 spot, 2400 futures). "
+        "Downloads pause before passing 90% of it.",
+    )
+    timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one HTTP request.")
+
+    @field_validator("api_url", "fapi_url", "data_url")
+    @classmethod
+    def _scheme_and_host(cls, value: str) -> str:
+        if not _BASE_URL.match(value):
+            raise ValueError(f"{value!r} must be a scheme and host such as 'https://api.binance.com'")
+        return value.rstrip("/")
+
+    @field_validator("intervals")
+    @classmethod
+    def _valid_intervals(cls, value: list[str] | None) -> list[str] | None:
+        for interval in value or []:
+            parse_freq(interval)
+        return value
+
+
 class PipelineConfig(Model):
     """A whole pipeline: what data, which features and labels, how to train, signal and simulate."""
 
@@ -146,9 +287,13 @@ class PipelineConfig(Model):
     label_sets: list[GeneratorSet] = Field(default_factory=list)
     train: TrainConfig
     signal_sets: list[SignalSet] = Field(default_factory=list)
+    rolling: RollingConfig | None = Field(
+        default=None, description="Walk-forward prediction (predictions_rolling.parquet); off by default."
+    )
     simulate: SimulateConfig = Field(default_factory=SimulateConfig)
     output_sets: list[OutputSet] = Field(default_factory=list)
     backend: BackendSettings = Field(default_factory=BackendSettings)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
     secrets: dict[str, str] = Field(
         default_factory=dict,
         description="Named secret references ('env:NAME' or 'keyvault://VAULT/NAME'); never values.",

@@ -96,3 +96,166 @@ def highlow2_outputs(cfg: HighLow2Config, column_prefix: str, feature_prefix: st
 
 
 register(Generator("highlow2", "label", HighLow2Config, highlow2, highlow2_outputs, doc=__doc__ or ""))
+
+
+# --------------------------------------------------------------------------------------------------
+# highlow: the largest rise (fall) within the horizon against thresholds.
+
+
+class HighLowConfig(Model):
+    """``highlow``: ``function: high`` -> is max(high[t+1..t+horizon]) / close[t] - 1 >= threshold%?
+    (``condition: reach``, default) or does it stay below it (``condition: stay``)? ``function: low``
+    mirrors it with the lowest low and a fall of threshold%. The last ``horizon`` rows are null."""
+
+    columns: list[str] = Field(
+        default=["close", "high", "low"], min_length=3, max_length=3, description="close, high, low"
+    )
+    function: str = Field(pattern="^(high|low)$")
+    condition: str = Field(default="reach", pattern="^(reach|stay)$")
+    thresholds: list[float] = Field(min_length=1, description="Percent moves, e.g. 1.0 for 1%.")
+    horizon: int = Field(ge=1)
+    names: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_match(self) -> HighLowConfig:
+        if len(self.names) != len(self.thresholds):
+            raise ValueError(f"names has {len(self.names)} entries, thresholds has {len(self.thresholds)}")
+        if any(t <= 0 for t in self.thresholds):
+            raise ValueError("thresholds must be positive percentages")
+        return self
+
+
+def future_extreme(values: NDArray[np.float64], horizon: int, use_max: bool) -> NDArray[np.float64]:
+    """max (min) of values[t+1 .. t+horizon] per row; NaN where the horizon runs past the end."""
+    n = values.size
+    out = np.full(n, np.nan)
+    if n <= horizon:
+        return out
+    view = np.lib.stride_tricks.sliding_window_view(values[1:], horizon)
+    out[: n - horizon] = view.max(axis=1) if use_max else view.min(axis=1)
+    return out
+
+
+def highlow(df: pl.DataFrame, cfg: HighLowConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
+    close_col, high_col, low_col = (f"{column_prefix}{c}" for c in cfg.columns)
+    require_columns(df, [close_col, high_col, low_col], "highlow label set")
+    close = df[close_col].cast(pl.Float64).to_numpy()
+    up = cfg.function == "high"
+    extreme = future_extreme(df[(high_col if up else low_col)].cast(pl.Float64).to_numpy(), cfg.horizon, up)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        move = (extreme / close - 1.0) * 100.0 if up else (1.0 - extreme / close) * 100.0
+    valid = ~np.isnan(move)
+    out = []
+    for threshold, name in zip(cfg.thresholds, cfg.names, strict=True):
+        label = move >= threshold if cfg.condition == "reach" else move < threshold
+        out.append(pl.Series(f"{feature_prefix}{name}", label).set(pl.Series(~valid), None))
+    return pl.DataFrame(out)
+
+
+register(
+    Generator("highlow", "label", HighLowConfig, highlow, highlow2_outputs, doc=HighLowConfig.__doc__ or "")
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# topbot2: tops (bottoms) separated by a level, labelled within a tolerance.
+
+
+class TopBot2Config(Model):
+    """``topbot2``: label the rows near tops (``function: top``) or bottoms (``bot``) of a column.
+
+    A top is the highest value of a stretch that the series leaves by falling ``level`` (a
+    fraction: 0.01 = 1%) below it on both sides; tops are found by recursive splitting as in the
+    reference: take the maximum of an interval, find the nearest rows left and right that are
+    ``level`` below it, record it if both exist, then search the parts outside them. Rows strictly
+    between the nearest rows left and right that are ``tolerance x level`` below the top are
+    labelled true (one name per tolerance). Rows after the right edge of the last confirmed extremum
+    are null: whether they belong to a top depends on data not seen yet.
+    """
+
+    columns: str = "close"
+    function: str = Field(pattern="^(top|bot)$")
+    level: float = Field(gt=0, lt=1, description="Minimum move around an extremum, as a fraction.")
+    tolerances: list[float] = Field(min_length=1, description="Label width: fractions of the level, (0, 1].")
+    names: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_match(self) -> TopBot2Config:
+        if len(self.names) != len(self.tolerances):
+            raise ValueError(f"names has {len(self.names)} entries, tolerances has {len(self.tolerances)}")
+        if any(not 0 < t <= 1 for t in self.tolerances):
+            raise ValueError("tolerances must be in (0, 1]")
+        return self
+
+
+def find_extremums(
+    values: NDArray[np.float64], is_max: bool, level: float, tolerance: float
+) -> list[tuple[int, int, int, int, int]]:
+    """(left level, left tolerance, extremum, right tolerance, right level) indexes, sorted.
+
+    Python iterations happen per extremum found (each a few numpy scans of its interval), not per
+    row; intervals shrink as they are split, so the total work is O(rows x depth).
+    """
+    x = values if is_max else -values
+    found: list[tuple[int, int, int, int, int]] = []
+    stack = [(0, x.size - 1)] if x.size else []
+    while stack:
+        a, b = stack.pop()  # inclusive bounds
+        segment = x[a : b + 1]
+        if segment.size == 0 or np.isnan(segment).all():
+            continue
+        m = a + int(np.nanargmax(segment))
+        peak = values[m]
+        if is_max:
+            level_val, tol_val = peak - level * abs(peak), peak - tolerance * abs(peak)
+            below_level = values[a : b + 1] < level_val
+            below_tol = values[a : b + 1] < tol_val
+        else:
+            level_val, tol_val = peak + level * abs(peak), peak + tolerance * abs(peak)
+            below_level = values[a : b + 1] > level_val
+            below_tol = values[a : b + 1] > tol_val
+        rel = m - a
+        left_hits = np.flatnonzero(below_level[: rel + 1])
+        right_hits = np.flatnonzero(below_level[rel:])
+        left = a + int(left_hits[-1]) if left_hits.size else None
+        right = m + int(right_hits[0]) if right_hits.size else None
+        if left is not None and right is not None:
+            left_tol = a + int(np.flatnonzero(below_tol[: rel + 1])[-1])
+            right_tol = m + int(np.flatnonzero(below_tol[rel:])[0])
+            found.append((left, left_tol, m, right_tol, right))
+        if left is not None and a < left:
+            stack.append((a, left))
+        if right is not None and right < b:
+            stack.append((right, b))
+    return sorted(found, key=lambda e: e[2])
+
+
+def topbot2(df: pl.DataFrame, cfg: TopBot2Config, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
+    column = f"{column_prefix}{cfg.columns}"
+    require_columns(df, [column], "topbot2 label set")
+    values = df[column].cast(pl.Float64).to_numpy()
+    out = []
+    for tolerance, name in zip(cfg.tolerances, cfg.names, strict=True):
+        extremums = find_extremums(values, cfg.function == "top", cfg.level, cfg.level * tolerance)
+        label = np.zeros(values.size, dtype=np.int8)
+        if extremums:
+            starts = np.array([e[1] + 1 for e in extremums])
+            ends = np.array([e[3] for e in extremums])  # exclusive
+            delta = np.zeros(values.size + 1, dtype=np.int64)
+            np.add.at(delta, starts, 1)
+            np.add.at(delta, ends, -1)
+            label = (np.cumsum(delta[:-1]) > 0).astype(np.int8)
+        known = np.zeros(values.size, dtype=bool)
+        last_right = max((e[4] for e in extremums), default=-1)
+        known[: last_right + 1] = True
+        out.append(pl.Series(f"{feature_prefix}{name}", label.astype(bool)).set(pl.Series(~known), None))
+    return pl.DataFrame(out)
+
+
+def topbot2_outputs(cfg: TopBot2Config, column_prefix: str, feature_prefix: str) -> list[str]:
+    return [f"{feature_prefix}{name}" for name in cfg.names]
+
+
+register(
+    Generator("topbot2", "label", TopBot2Config, topbot2, topbot2_outputs, doc=TopBot2Config.__doc__ or "")
+)

@@ -41,7 +41,7 @@ def register(generator: Generator) -> Generator:
 
 def _load_builtins() -> None:
     # Imported for their registration side effect, on first use only (keeps `import itb` light).
-    from itb.generators import labels, signals, talib_features  # noqa: F401
+    from itb.generators import itblib, itbstats, labels, signals, talib_features  # noqa: F401
 
 
 def known_generators(kind: Kind) -> list[str]:

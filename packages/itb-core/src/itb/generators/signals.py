@@ -1,10 +1,21 @@
 """Signal generators: turn model scores into a trade score and buy/sell columns.
 
-``combine`` (``difference``): ``score = coefficient * (up - down) + constant``.
+``combine``: two scores (up, down) into one score in about [-1, 1], then ``* coefficient + constant``:
+  ``difference`` = up - down; ``relative`` = 2 * up / (up + down) - 1 (how much one dominates the other,
+  0 when they are equal, whatever their level); ``max-abs`` = up where up >= down, else -down.
+``smoothen``: the row-wise mean of one or more columns, optionally thresholded to 0/1
+  (``point_threshold``), then a rolling mean over ``window`` rows (``method: rolling``, at least half
+  the window known) or an exponential mean with span ``window`` (``method: ewm``).
 ``threshold_rule``: ``buy = score >= buy_signal_threshold``, ``sell = score <= sell_signal_threshold``.
+``threshold_rule2``: the same on two scores at once: buy only when both reach their buy thresholds,
+  sell only when both reach their sell thresholds.
+
+A null score never signals.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import polars as pl
 from pydantic import Field, model_validator
@@ -17,15 +28,52 @@ from itb.generators.registry import Generator, register
 class CombineConfig(Model):
     columns: list[str] = Field(min_length=2, max_length=2, description="[up score, down score]")
     names: str = "trade_score"
-    combine: str = Field(default="difference", pattern="^difference$")
+    combine: Literal["difference", "relative", "max-abs"] = "difference"
     coefficient: float = 1.0
     constant: float = 0.0
 
 
 def combine(df: pl.DataFrame, cfg: CombineConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
     require_columns(df, cfg.columns, "combine signal set")
-    up, down = (pl.col(c) for c in cfg.columns)
-    return df.select(((up - down) * cfg.coefficient + cfg.constant).alias(cfg.names))
+    up, down = (pl.col(c).cast(pl.Float64) for c in cfg.columns)
+    if cfg.combine == "difference":
+        score = up - down
+    elif cfg.combine == "relative":
+        total = up + down
+        score = pl.when(total != 0).then(up / total * 2.0 - 1.0).otherwise(0.0)
+    else:
+        score = pl.when(up >= down).then(up).otherwise(-down)
+    score = pl.when(up.is_null() | down.is_null()).then(None).otherwise(score)
+    return df.select((score * cfg.coefficient + cfg.constant).alias(cfg.names))
+
+
+class SmoothenConfig(Model):
+    columns: str | list[str] = Field(description="One score, or several averaged row-wise first.")
+    names: str = "trade_score_smooth"
+    window: int | None = Field(
+        default=None, ge=1, description="Rows (rolling) or span (ewm); none: no smoothing."
+    )
+    method: Literal["rolling", "ewm"] = "rolling"
+    point_threshold: float | None = Field(
+        default=None, description="Turn the mean into 1.0 where it reaches this value, else 0.0."
+    )
+
+
+def smoothen(df: pl.DataFrame, cfg: SmoothenConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
+    columns = [cfg.columns] if isinstance(cfg.columns, str) else cfg.columns
+    require_columns(df, columns, "smoothen signal set")
+    score = pl.mean_horizontal([pl.col(c).cast(pl.Float64) for c in columns])
+    if cfg.point_threshold is not None:
+        score = pl.when(score.is_null()).then(None).otherwise((score >= cfg.point_threshold).cast(pl.Float64))
+    if cfg.window is not None and cfg.window > 1:
+        least = max(1, cfg.window // 2)
+        if cfg.method == "rolling":
+            score = score.rolling_mean(cfg.window, min_samples=least)
+        else:
+            # like pandas' ewm (ignore_na=False): a missing row keeps the last mean
+            score = score.ewm_mean(span=cfg.window, adjust=False, min_samples=least, ignore_nulls=False)
+            score = score.forward_fill()
+    return df.select(score.alias(cfg.names))
 
 
 class ThresholdParameters(Model):
@@ -46,19 +94,53 @@ class ThresholdRuleConfig(Model):
         return self
 
 
+def threshold_signals(score: pl.Expr, buy: float, sell: float, names: list[str]) -> list[pl.Expr]:
+    """The threshold rule as expressions (also used by the simulation grid search)."""
+    return [
+        (score >= buy).fill_null(False).alias(names[0]),
+        (score <= sell).fill_null(False).alias(names[1]),
+    ]
+
+
 def threshold_rule(
     df: pl.DataFrame, cfg: ThresholdRuleConfig, column_prefix: str, feature_prefix: str
 ) -> pl.DataFrame:
     require_columns(df, [cfg.columns], "threshold_rule signal set")
-    score = pl.col(cfg.columns)
     p = cfg.parameters
     return df.select(
-        (score >= p.buy_signal_threshold).fill_null(False).alias(cfg.names[0]),
-        (score <= p.sell_signal_threshold).fill_null(False).alias(cfg.names[1]),
+        threshold_signals(pl.col(cfg.columns), p.buy_signal_threshold, p.sell_signal_threshold, cfg.names)
     )
 
 
+class Threshold2Parameters(Model):
+    buy_signal_threshold: float
+    buy_signal_threshold_2: float
+    sell_signal_threshold: float
+    sell_signal_threshold_2: float
+
+
+class ThresholdRule2Config(Model):
+    columns: list[str] = Field(min_length=2, max_length=2, description="[score, second score]")
+    names: list[str] = Field(default=["buy_signal", "sell_signal"], min_length=2, max_length=2)
+    parameters: Threshold2Parameters
+
+
+def threshold_rule2(
+    df: pl.DataFrame, cfg: ThresholdRule2Config, column_prefix: str, feature_prefix: str
+) -> pl.DataFrame:
+    require_columns(df, cfg.columns, "threshold_rule2 signal set")
+    first, second = (pl.col(c) for c in cfg.columns)
+    p = cfg.parameters
+    buy = (first >= p.buy_signal_threshold) & (second >= p.buy_signal_threshold_2)
+    sell = (first <= p.sell_signal_threshold) & (second <= p.sell_signal_threshold_2)
+    return df.select(buy.fill_null(False).alias(cfg.names[0]), sell.fill_null(False).alias(cfg.names[1]))
+
+
 register(Generator("combine", "signal", CombineConfig, combine, lambda c, *_: [c.names]))
+register(Generator("smoothen", "signal", SmoothenConfig, smoothen, lambda c, *_: [c.names]))
 register(
     Generator("threshold_rule", "signal", ThresholdRuleConfig, threshold_rule, lambda c, *_: list(c.names))
+)
+register(
+    Generator("threshold_rule2", "signal", ThresholdRule2Config, threshold_rule2, lambda c, *_: list(c.names))
 )

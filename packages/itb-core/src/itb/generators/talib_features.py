@@ -1,75 +1,308 @@
-"""The ``talib`` feature generator: indicators over columns and windows, named like the reference.
+"""The ``talib`` feature generator: technical indicators over columns and windows, named like the
+reference project, computed natively (vectorised numpy / compiled filters; see ``indicators``).
 
-Output columns are ``<feature_prefix><column>_<FUNCTION>_<window>`` (e.g. ``close_SMA_5``), where
-``<column>`` includes the source ``column_prefix`` (``eth_close_SMA_5``).
+Config::
+
+    {"columns": ["close"],                       # inputs of single-series functions
+     "functions": ["SMA", {"name": "MACD", "fastperiod": 12, "slowperiod": 26, "signalperiod": 9}],
+     "windows": [5, 60],                         # each becomes the function's ``timeperiod``
+     "names": null,                              # optional explicit names, one per output
+     "parameters": {"rel_base": "last", "rel_func": "rel", "percentage": false, "log": false}}
+
+A function is a TA-Lib name (default parameters) or a dict with ``name`` and TA-Lib parameter
+names. ``windows`` apply to functions with a ``timeperiod`` (unless the dict sets it); without
+``windows`` TA-Lib's default period is used. High/low/close/volume functions (ATR, NATR, CCI, MFI,
+OBV, ADX, STOCH) read ``high``, ``low``, ``close``, ``volume`` with the set's ``column_prefix``; a
+dict may name other inputs with ``"columns": [...]`` (also how CORREL and BETA get their two).
+
+Output names (``<src>`` includes ``column_prefix``; ``feature_prefix`` goes in front of all):
+
+* one series: ``<src>_<NAME>_<window>`` (``close_SMA_5``); MACD: ``<src>_MACD_12_26_9``,
+  ``<src>_MACDsignal_12_26_9``, ``<src>_MACDhist_12_26_9``; BBANDS: ``<src>_BBANDS_upper_20``,
+  ``_middle_``, ``_lower_``.
+* two series: ``<src0>_<src1>_<NAME>_<window>`` (``high_low_CORREL_30``).
+* high/low/close/volume: ``<column_prefix><NAME>_<window>`` (``ATR_14``, ``eth_ATR_14``), STOCH
+  ``STOCH_slowk_5_3_3`` / ``STOCH_slowd_5_3_3``, OBV ``OBV``.
+
+Any other TA-Lib function goes through the optional ``ta-lib`` package (``itb-core[ta-lib]``) when
+it is installed; its outputs are named the same way (``<NAME>_<output>`` when it has several).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from itb.config.models import Model
+from itb.generators import indicators as ind
 from itb.generators.frames import require_columns
-from itb.generators.indicators import FUNCTIONS
+from itb.generators.postprocess import PostProcess, apply
 from itb.generators.registry import Generator, register
+
+OHLCV = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How to call one indicator: its inputs, parameters (TA-Lib names and defaults), outputs."""
+
+    fn: Callable[..., Any]
+    inputs: tuple[str, ...]  # "real", "real0"/"real1", or OHLCV names
+    params: dict[str, Any]
+    outputs: tuple[str, ...] = ()  # labels replacing NAME for multi-output functions
+    minimum: int = 1  # smallest timeperiod
+    native: bool = True
+
+    @property
+    def windowed(self) -> bool:
+        return "timeperiod" in self.params
+
+
+_DEFAULT_PERIOD = {"SMA": 30, "EMA": 30, "WMA": 30, "DEMA": 30, "TEMA": 30, "SUM": 30, "MIN": 30,
+                   "MAX": 30, "STDDEV": 5, "VAR": 5, "MOM": 10, "ROC": 10, "RSI": 14}  # fmt: skip
+
+
+def _single(name: str) -> Spec:
+    fn, minimum = ind.FUNCTIONS[name]
+    return Spec(fn, ("real",), {"timeperiod": _DEFAULT_PERIOD.get(name, 14)}, minimum=minimum)
+
+
+SPECS: dict[str, Spec] = {name: _single(name) for name in ind.FUNCTIONS}
+SPECS.update(
+    {
+        "ATR": Spec(ind.atr, ("high", "low", "close"), {"timeperiod": 14}),
+        "NATR": Spec(ind.natr, ("high", "low", "close"), {"timeperiod": 14}),
+        "CCI": Spec(ind.cci, ("high", "low", "close"), {"timeperiod": 14}, minimum=2),
+        "ADX": Spec(ind.adx, ("high", "low", "close"), {"timeperiod": 14}, minimum=2),
+        "MFI": Spec(ind.mfi, ("high", "low", "close", "volume"), {"timeperiod": 14}, minimum=2),
+        "OBV": Spec(ind.obv, ("close", "volume"), {}),
+        "CORREL": Spec(ind.correl, ("real0", "real1"), {"timeperiod": 30}),
+        "BETA": Spec(ind.beta, ("real0", "real1"), {"timeperiod": 5}),
+        "MACD": Spec(
+            ind.macd,
+            ("real",),
+            {"fastperiod": 12, "slowperiod": 26, "signalperiod": 9},
+            ("MACD", "MACDsignal", "MACDhist"),
+        ),
+        "BBANDS": Spec(
+            ind.bbands,
+            ("real",),
+            {"timeperiod": 5, "nbdevup": 2.0, "nbdevdn": 2.0, "matype": 0},
+            ("BBANDS_upper", "BBANDS_middle", "BBANDS_lower"),
+            minimum=2,
+        ),
+        "STOCH": Spec(
+            ind.stoch,
+            ("high", "low", "close"),
+            {"fastk_period": 5, "slowk_period": 3, "slowk_matype": 0, "slowd_period": 3, "slowd_matype": 0},
+            ("STOCH_slowk", "STOCH_slowd"),
+        ),
+    }
+)
+
+
+def _talib_spec(name: str) -> Spec:
+    """A spec for a TA-Lib function we do not implement natively (needs the ``ta-lib`` extra)."""
+    try:
+        import talib
+        from talib import abstract
+    except ImportError:
+        raise ValueError(
+            f"function {name!r} is not implemented natively (native: {', '.join(sorted(SPECS))}); "
+            "install the optional TA-Lib extra (pip install 'itb-core[ta-lib]') to use any TA-Lib function"
+        ) from None
+    if name not in talib.get_functions():  # type: ignore[no-untyped-call]
+        raise ValueError(f"unknown function {name!r}: neither native ({', '.join(sorted(SPECS))}) nor TA-Lib")
+    info = abstract.Function(name).info  # type: ignore[no-untyped-call]
+    inputs: list[str] = []
+    for key, value in info["input_names"].items():
+        if isinstance(value, list):
+            inputs.extend(value)
+        elif key in ("price", "real"):
+            inputs.append("real")
+        else:
+            inputs.append(f"real{len([i for i in inputs if i.startswith('real')])}")
+    outputs = tuple(info["output_names"])
+    labels = () if len(outputs) == 1 else tuple(f"{name}_{o}" for o in outputs)
+    fn = getattr(talib, name)
+    return Spec(fn, tuple(inputs), dict(info["parameters"]), labels, native=False)
+
+
+def _in_talib(name: str) -> bool:
+    """True when the ta-lib package has ``name``; also True when it is not installed, so that
+    :func:`get_spec` explains how to get it instead of calling the name unknown."""
+    try:
+        import talib
+    except ImportError:
+        return True
+    return name in talib.get_functions()  # type: ignore[no-untyped-call]
+
+
+def get_spec(name: str) -> Spec:
+    return SPECS[name] if name in SPECS else _talib_spec(name)
+
+
+class FunctionEntry(Model):
+    """A function with parameters: ``{"name": "MACD", "fastperiod": 12, ...}``."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    columns: list[str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _known_params(self) -> FunctionEntry:
+        spec = get_spec(self.name)
+        unknown = sorted(set(self.model_extra or {}) - set(spec.params))
+        if unknown:
+            raise ValueError(f"{self.name}: unknown parameter(s) {unknown} (known: {sorted(spec.params)})")
+        return self
 
 
 class TalibConfig(Model):
-    columns: list[str] = Field(min_length=1)
-    functions: list[str] = Field(min_length=1)
-    windows: list[int] = Field(min_length=1)
+    columns: list[str] | None = Field(default=None, description="Inputs of single-series functions.")
+    functions: list[str | FunctionEntry] = Field(min_length=1)
+    windows: list[int] | None = Field(default=None, description="Each becomes a function's timeperiod.")
     names: list[str] | None = Field(
-        default=None, description="Explicit output names, one per function x window x column."
+        default=None, description="Explicit output names, one per generated column, in order."
     )
+    parameters: PostProcess | None = None
 
     @field_validator("functions")
     @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = [f for f in value if f.upper() not in FUNCTIONS]
+    def _known(cls, value: list[str | FunctionEntry]) -> list[str | FunctionEntry]:
+        out: list[str | FunctionEntry] = [e.upper() if isinstance(e, str) else e for e in value]
+        names = [e for e in out if isinstance(e, str)]
+        unknown = [n for n in names if n not in SPECS and not _in_talib(n)]
         if unknown:
-            raise ValueError(f"unknown function(s) {unknown} (known: {', '.join(sorted(FUNCTIONS))})")
-        return [f.upper() for f in value]
+            raise ValueError(
+                f"unknown function(s) {unknown} (known: {', '.join(sorted(SPECS))}, or any TA-Lib "
+                "function with the ta-lib extra installed)"
+            )
+        for name in names:
+            get_spec(name)  # a TA-Lib-only function without the extra: a clear error
+        return out
 
     @field_validator("windows")
     @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(w < 1 for w in value):
+    def _positive(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(w < 1 for w in value):
             raise ValueError("windows must be positive integers")
         return value
 
 
-def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[tuple[str, str, int, str]]:
-    plan = []
-    for column in cfg.columns:
-        source = f"{column_prefix}{column}"
-        for function in cfg.functions:
-            minimum = FUNCTIONS[function][1]
-            for window in cfg.windows:
-                if window < minimum:
-                    raise ValueError(f"{function} needs windows >= {minimum}, got {window}")
-                plan.append((source, function, window, f"{feature_prefix}{source}_{function}_{window}"))
+@dataclass
+class Call:
+    function: str
+    spec: Spec
+    sources: list[str]
+    params: dict[str, Any]
+    names: list[str]
+    group: tuple[Any, ...] = field(default=())  # calls with the same group are post-processed together
+
+
+def _period_suffix(spec: Spec, params: dict[str, Any]) -> str:
+    if spec.windowed:
+        return f"_{params['timeperiod']}"
+    periods = [str(v) for k, v in params.items() if k.endswith("period")]
+    return "_" + "_".join(periods) if periods else ""
+
+
+def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Call]:
+    calls: list[Call] = []
+    for position, entry in enumerate(cfg.functions):
+        name = entry if isinstance(entry, str) else entry.name
+        spec = get_spec(name)
+        explicit = {} if isinstance(entry, str) else dict(entry.model_extra or {})
+        entry_columns = None if isinstance(entry, str) else entry.columns
+        # Which input columns: one call per config column for single-series functions.
+        if spec.inputs == ("real",):
+            columns = entry_columns or cfg.columns
+            if not columns:
+                raise ValueError(f"{name} needs input columns: set 'columns'")
+            source_sets = [[f"{column_prefix}{c}"] for c in columns]
+        elif spec.inputs == ("real0", "real1"):
+            columns = entry_columns or cfg.columns
+            if not columns or len(columns) != 2:
+                raise ValueError(
+                    f"{name} needs exactly two input columns (give them in the function's 'columns')"
+                )
+            source_sets = [[f"{column_prefix}{c}" for c in columns]]
+        else:
+            columns = entry_columns or [c if c in OHLCV else "close" for c in spec.inputs]
+            if len(columns) != len(spec.inputs):
+                raise ValueError(f"{name} takes {len(spec.inputs)} input columns {list(spec.inputs)}")
+            source_sets = [[f"{column_prefix}{c}" for c in columns]]
+        if spec.windowed and "timeperiod" not in explicit and cfg.windows:
+            param_sets = [{**spec.params, **explicit, "timeperiod": w} for w in cfg.windows]
+        else:
+            param_sets = [{**spec.params, **explicit}]
+        for sources in source_sets:
+            if spec.inputs == ("real",):
+                stem = f"{sources[0]}_"
+            elif spec.inputs == ("real0", "real1"):
+                stem = f"{sources[0]}_{sources[1]}_"
+            else:
+                stem = column_prefix
+            for params in param_sets:
+                if spec.windowed and params["timeperiod"] < spec.minimum:
+                    raise ValueError(f"{name} needs windows >= {spec.minimum}, got {params['timeperiod']}")
+                labels = spec.outputs or (name,)
+                suffix = _period_suffix(spec, params)
+                names = [f"{feature_prefix}{stem}{label}{suffix}" for label in labels]
+                calls.append(Call(name, spec, sources, params, names, (position, tuple(sources))))
     if cfg.names is not None:
-        if len(cfg.names) != len(plan):
-            raise ValueError(f"names has {len(cfg.names)} entries but {len(plan)} features are generated")
-        plan = [(s, f, w, name) for (s, f, w, _), name in zip(plan, cfg.names, strict=True)]
-    return plan
+        total = sum(len(c.names) for c in calls)
+        if len(cfg.names) != total:
+            raise ValueError(f"names has {len(cfg.names)} entries but {total} features are generated")
+        it = iter(cfg.names)
+        for call in calls:
+            call.names = [next(it) for _ in call.names]
+    return calls
 
 
 def outputs(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[str]:
-    return [name for *_, name in _plan(cfg, column_prefix, feature_prefix)]
+    return [name for call in _plan(cfg, column_prefix, feature_prefix) for name in call.names]
+
+
+def _run(call: Call, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    inputs = [arrays[s] for s in call.sources]
+    if call.spec.native:  # native kernels take the parameters positionally, in TA-Lib's order
+        args = [int(call.params[k]) if "period" in k or k.endswith("matype") else call.params[k]
+                for k in call.spec.params]  # fmt: skip
+        result = call.spec.fn(*inputs, *args)
+    else:
+        result = call.spec.fn(*inputs, **call.params)
+    results = list(result) if isinstance(result, tuple | list) else [result]
+    return [np.asarray(r, dtype=np.float64) for r in results]
 
 
 def generate(df: pl.DataFrame, cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
-    plan = _plan(cfg, column_prefix, feature_prefix)
-    require_columns(df, sorted({source for source, *_ in plan}), "talib feature set")
-    arrays = {s: df[s].cast(pl.Float64).to_numpy() for s in {source for source, *_ in plan}}
-    columns = []
-    for source, function, window, name in plan:
-        values = FUNCTIONS[function][0](np.asarray(arrays[source], dtype=np.float64), window)
-        columns.append(pl.Series(name, values).fill_nan(None))
-    return pl.DataFrame(columns)
+    calls = _plan(cfg, column_prefix, feature_prefix)
+    sources = sorted({s for call in calls for s in call.sources})
+    require_columns(df, sources, "talib feature set")
+    arrays = {s: np.ascontiguousarray(df[s].cast(pl.Float64).to_numpy(), dtype=np.float64) for s in sources}
+    # Group outputs for post-processing: same function entry, same inputs, same output index.
+    grouped: dict[tuple[Any, ...], list[tuple[str, np.ndarray]]] = {}
+    order: list[str] = []
+    for call in calls:
+        for index, (name, values) in enumerate(zip(call.names, _run(call, arrays), strict=True)):
+            grouped.setdefault((*call.group, index), []).append((name, values))
+            order.append(name)
+    columns: dict[str, np.ndarray] = {}
+    for items in grouped.values():
+        processed = apply([v for _, v in items], cfg.parameters)
+        columns.update({name: v for (name, _), v in zip(items, processed, strict=True)})
+    return pl.DataFrame([pl.Series(name, columns[name]).fill_nan(None) for name in order])
 
 
 register(Generator("talib", "feature", TalibConfig, generate, outputs, doc=__doc__ or ""))

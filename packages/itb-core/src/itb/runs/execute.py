@@ -12,7 +12,7 @@ import traceback
 from typing import Any
 
 from itb.config.loader import parse_config
-from itb.errors import ItbError
+from itb.errors import ConfigError, ItbError
 from itb.runs.ids import run_prefix, utc_now
 from itb.stages.base import StageContext
 from itb.stages.registry import get_stage
@@ -22,8 +22,11 @@ from itb.storage.store import Storage
 log = logging.getLogger("itb.stage")
 
 
-def result_name(run_id: str, stage: str) -> str:
-    return f"{run_prefix(run_id)}/stages/{stage}.json"
+def result_name(run_id: str, stage: str, step: str | None = None) -> str:
+    """Where a stage run leaves its result for the runner; one file per step of a fanned-out stage."""
+    if step is None:
+        return f"{run_prefix(run_id)}/stages/{stage}.json"
+    return f"{run_prefix(run_id)}/stages/{stage}/{step}.json"
 
 
 def peak_rss_mb() -> float:
@@ -31,11 +34,19 @@ def peak_rss_mb() -> float:
     return round(rss / 1024, 1)
 
 
-def execute_stage(data_root: str, run_id: str, stage_name: str, threads: int = 1) -> int:
-    """Run ``stage_name`` of run ``run_id``; returns the process exit code (0 ok, 1 failed, 2 bad input)."""
+def execute_stage(
+    data_root: str, run_id: str, stage_name: str, threads: int = 1, step: str | None = None
+) -> int:
+    """Run ``stage_name`` of run ``run_id``; returns the process exit code (0 ok, 1 failed, 2 bad input).
+
+    With ``step`` only that step of a fanned-out stage runs: it writes its partial outputs and its
+    result, but not the stage state (the finalize run writes that once every step is done).
+    """
     started, t0 = utc_now(), time.perf_counter()
     storage = Storage(data_root)
     result: dict[str, Any] = {"stage": stage_name, "run_id": run_id, "started_at": started}
+    if step is not None:
+        result["step"] = step
     code = 0
     try:
         config = parse_config(
@@ -45,17 +56,26 @@ def execute_stage(data_root: str, run_id: str, stage_name: str, threads: int = 1
         stage = get_stage(stage_name)
         key = stage_key(stage, config, storage)
         inputs = stage_inputs(stage, storage)
-        log.info("stage %s starting (run %s, %d thread(s))", stage_name, run_id, threads)
-        outcome = stage.run(StageContext(config, storage, run_id, threads, log))
+        ctx = StageContext(config, storage, run_id, threads, log)
+        if step is not None:
+            if step not in stage.steps(config, storage):
+                raise ConfigError(f"stage {stage_name} has no step {step!r}")
+            log.info("stage %s step %s starting (run %s, %d thread(s))", stage_name, step, run_id, threads)
+            outcome = stage.run_step(ctx, step)
+        else:
+            log.info("stage %s starting (run %s, %d thread(s))", stage_name, run_id, threads)
+            outcome = stage.run(ctx)
         outputs = {name: w.as_dict() for name, w in outcome.outputs.items()}
         inputs.update(outcome.external_inputs)
-        storage.write_json(
-            state_name(stage_name),
-            {"stage": stage_name, "key": key, "run_id": run_id, "outputs": outputs, "finished_at": utc_now()},
-        )
+        if step is None:
+            storage.write_json(
+                state_name(stage_name),
+                {"stage": stage_name, "key": key, "run_id": run_id, "outputs": outputs,
+                 "finished_at": utc_now()},
+            )  # fmt: skip
         result.update(status="succeeded", key=key, inputs=inputs, outputs=outputs, metrics=outcome.metrics)
     except ItbError as exc:
-        log.error("stage %s failed: %s", stage_name, exc)
+        log.error("stage %s failed: %s", stage_name if step is None else f"{stage_name}.{step}", exc)
         result.update(status="failed", error=str(exc))
         code = exc.exit_code
     except Exception as exc:
@@ -66,7 +86,7 @@ def execute_stage(data_root: str, run_id: str, stage_name: str, threads: int = 1
         ended_at=utc_now(), duration_s=round(time.perf_counter() - t0, 3), peak_rss_mb=peak_rss_mb()
     )
     try:
-        storage.write_json(result_name(run_id, stage_name), result)
+        storage.write_json(result_name(run_id, stage_name, step), result)
     except Exception as exc:  # the runner reports a stage without a result as failed
         print(f"itb: could not write the stage result: {exc}", file=sys.stderr)
         code = code or 1

@@ -16,7 +16,7 @@ from typing import Any
 from itb.backends.base import Backend, StageRunSpec
 from itb.backends.manager import create_backend
 from itb.config.models import PipelineConfig
-from itb.errors import ConfigError
+from itb.errors import ConfigError, ItbError
 from itb.runs.execute import result_name
 from itb.runs.ids import new_run_id, run_prefix, utc_now
 from itb.runs.manifest import new_manifest
@@ -108,7 +108,11 @@ def run_pipeline(
     manifest.update(selected=selected, workers=workers, threads_per_stage=threads)
     if dry_run:
         manifest["status"] = "dry_run"
-        manifest["plan"] = [engine.describe(StageRunSpec(run_id, s, root, threads)) for s in selected]
+        manifest["plan"] = [
+            engine.describe(StageRunSpec(run_id, s, root, threads, step=step))
+            for s in selected
+            for step in [*_planned_steps(s, config, storage), None]
+        ]
         return RunResult(run_id, "dry_run", manifest, storage)
     storage.write_json(f"{run_prefix(run_id)}/config.json", config.model_dump(mode="json"))
     runner = _Runner(config, storage, engine, manifest, selected, workers, threads, force, reporter)
@@ -117,6 +121,26 @@ def run_pipeline(
     finally:
         engine.close()
     return RunResult(run_id, manifest["status"], manifest, storage)
+
+
+@dataclass
+class _Task:
+    """One stage run to launch: a whole stage, one step of a fanned-out stage, or its finalize run."""
+
+    stage: str
+    step: str | None = None
+    finalize: bool = False  # the run that joins the steps' outputs (``step`` is None)
+
+    @property
+    def name(self) -> str:
+        return self.stage if self.step is None else f"{self.stage}.{self.step}"
+
+
+@dataclass
+class _Running:
+    task: _Task
+    handle: Any
+    launched: float
 
 
 class _Runner:
@@ -137,7 +161,13 @@ class _Runner:
         self.report = reporter or (lambda event: None)
         self.run_id: str = manifest["run_id"]
         self.status: dict[str, str] = {}
-        self.running: dict[str, tuple[Any, float, dict[str, Any]]] = {}
+        #: Launched stage runs by task name (a stage, or ``stage.step``).
+        self.running: dict[str, _Running] = {}
+        #: Tasks of stages already started, waiting for a free worker (steps, then finalize runs).
+        self.queue: list[_Task] = []
+        #: Steps of a fanned-out stage that have not succeeded yet.
+        self.steps_left: dict[str, set[str]] = {}
+        self.stage_started: dict[str, float] = {}
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _save(self) -> None:
@@ -172,7 +202,8 @@ class _Runner:
         self._save()
         pending = list(self.selected)
         try:
-            while pending or self.running:
+            while pending or self.queue or self.running:
+                self._drain_queue()
                 for stage in list(pending):
                     if len(self.running) >= self.workers:
                         break
@@ -190,13 +221,19 @@ class _Runner:
                         self._record(stage, "not_run", error=reason)
                         continue
                     self._start(stage)
+                    self._drain_queue()
                 if self.running:
                     self._poll()
                     time.sleep(POLL_INTERVAL_S)
         except KeyboardInterrupt:
-            for stage, (handle, _, _) in list(self.running.items()):
-                self.backend.cancel(handle)
-                self._finish(stage, handle, interrupted=True)
+            self.queue.clear()
+            for name, running in list(self.running.items()):
+                self.backend.cancel(running.handle)
+                if name in self.running:  # not already finished as a sibling of a failed step
+                    self._finish(running, interrupted=True)
+            for stage, status in list(self.status.items()):
+                if status == "running":  # a fanned-out stage whose steps were all still queued
+                    self._record(stage, "failed", error="interrupted (Ctrl-C)", ended_at=utc_now())
             for stage in pending:
                 self._record(stage, "not_run", error="not run: interrupted")
             self._close("interrupted")
@@ -227,42 +264,77 @@ class _Runner:
                 outputs=state.get("outputs", {}),
             )
             return
-        spec = StageRunSpec(
-            self.run_id, stage, self.config.data_root, self.threads, self.config.backend.stage_timeout_s
+        self.stage_started[stage] = time.monotonic()
+        fields: dict[str, Any] = {"reason": "forced" if self.force else reason, "started_at": started}
+        try:
+            steps = STAGES[stage].steps(self.config, self.storage)
+        except ItbError as exc:
+            self._record(stage, "failed", **fields, error=f"cannot plan its steps: {exc}", ended_at=utc_now())
+            return
+        if steps:
+            fields["steps"] = {step: {"status": "pending"} for step in steps}
+            self.steps_left[stage] = set(steps)
+            self.queue.extend(_Task(stage, step) for step in steps)
+            self._record(stage, "running", **fields)
+            return
+        self._record(stage, "running", **fields)
+        self._launch(_Task(stage))
+
+    def _drain_queue(self) -> None:
+        while self.queue and len(self.running) < self.workers:
+            self._launch(self.queue.pop(0))
+
+    def _spec(self, task: _Task) -> StageRunSpec:
+        return StageRunSpec(
+            self.run_id,
+            task.stage,
+            self.config.data_root,
+            self.threads,
+            self.config.backend.stage_timeout_s,
+            step=task.step,
         )
-        record = self._record(stage, "running", reason="forced" if self.force else reason, started_at=started)
-        handle = self.backend.launch(spec)
-        self.running[stage] = (handle, time.monotonic(), record)
+
+    def _launch(self, task: _Task) -> None:
+        if task.step is not None:
+            steps = self.manifest["stages"][task.stage]["steps"]
+            steps[task.step] = {"status": "running", "started_at": utc_now()}
+            self._save()
+        launched = time.monotonic()  # before launch: the in-process backend works inside launch()
+        handle = self.backend.launch(self._spec(task))
+        self.running[task.name] = _Running(task, handle, launched)
 
     def _poll(self) -> None:
-        for stage, (handle, launched, _) in list(self.running.items()):
-            result = self.backend.poll(handle)
-            if not result.done:
-                if time.monotonic() - launched > self.config.backend.stage_timeout_s:
-                    self.backend.cancel(handle)
-                    self._finish(stage, handle, timed_out=True)
+        for name, running in list(self.running.items()):
+            if name not in self.running:  # stopped meanwhile as a sibling of a failed step
                 continue
-            self._finish(stage, handle, exit_code=result.exit_code, message=result.message)
+            result = self.backend.poll(running.handle)
+            if not result.done:
+                if time.monotonic() - running.launched > self.config.backend.stage_timeout_s:
+                    self.backend.cancel(running.handle)
+                    self._finish(running, timed_out=True)
+                continue
+            self._finish(running, exit_code=result.exit_code, message=result.message)
 
     def _finish(
         self,
-        stage: str,
-        handle: Any,
+        running: _Running,
         exit_code: int | None = None,
         message: str = "",
         timed_out: bool = False,
         interrupted: bool = False,
     ) -> None:
-        self.running.pop(stage, None)
+        task, handle = running.task, running.handle
+        self.running.pop(task.name, None)
+        wall_s = round(time.monotonic() - running.launched, 3)
         log_text = self.backend.logs(handle)
-        log_name = f"{run_prefix(self.run_id)}/logs/{stage}.log"
+        log_name = f"{run_prefix(self.run_id)}/logs/{task.name}.log"
         self.storage.write_text(log_name, log_text)
         try:
-            result = self.storage.read_json(result_name(self.run_id, stage))
+            result = self.storage.read_json(result_name(self.run_id, task.stage, task.step))
         except FileNotFoundError:
             result = {}
-        fields = {k: v for k, v in result.items() if k not in ("stage", "run_id", "status")}
-        fields["log"] = log_name
+        fields = {k: v for k, v in result.items() if k not in ("stage", "step", "run_id", "status")}
+        fields.update(log=log_name, wall_s=wall_s)
         ok = result.get("status") == "succeeded" and exit_code == 0 and not timed_out and not interrupted
         if not ok:
             if timed_out:
@@ -274,10 +346,71 @@ class _Runner:
             else:
                 error = f"stage process ended with exit code {exit_code} without a result {message}".strip()
             fields.update(error=error, log_tail=_tail(log_text), exit_code=exit_code)
-            for name in STAGES[stage].outputs(self.config):
+            stage = STAGES[task.stage]
+            names = stage.outputs(self.config) if task.step is None else []
+            names += stage.step_outputs(self.config, task.step) if task.step is not None else []
+            for name in names:
                 self.storage.remove_temporaries(name)
             fields.setdefault("ended_at", utc_now())
-        self._record(stage, "succeeded" if ok else "failed", **fields)
+        if task.step is not None:
+            self._finish_step(task, ok, fields)
+            return
+        if task.finalize:
+            fields.update(self._fanout_totals(task.stage, fields))
+        self._record(task.stage, "succeeded" if ok else "failed", **fields)
+
+    def _finish_step(self, task: _Task, ok: bool, fields: dict[str, Any]) -> None:
+        """Record a step under its stage; start the finalize run after the last step, or fail the stage."""
+        assert task.step is not None
+        record = self.manifest["stages"][task.stage]
+        record["steps"][task.step] = {"status": "succeeded" if ok else "failed", **fields}
+        if ok:
+            left = self.steps_left[task.stage]
+            left.discard(task.step)
+            self._save()
+            if not left:
+                self.queue.append(_Task(task.stage, finalize=True))
+            return
+        # a failed step fails its stage: the other steps' work would be thrown away anyway
+        self.queue = [t for t in self.queue if t.stage != task.stage]
+        for name, sibling in list(self.running.items()):
+            if sibling.task.stage == task.stage:
+                self.backend.cancel(sibling.handle)
+                self.running.pop(name, None)
+                record["steps"][sibling.task.step or ""] = {"status": "failed", "error": "stopped"}
+        for info in record["steps"].values():
+            if info.get("status") == "pending":
+                info["status"] = "not_run"
+        self._record(
+            task.stage,
+            "failed",
+            error=f"step {task.step} failed: {fields.get('error', '')}",
+            log_tail=fields.get("log_tail", ""),
+            log=fields.get("log"),
+            ended_at=utc_now(),
+        )
+
+    def _fanout_totals(self, stage: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """A fanned-out stage's own figures: wall time over all its runs, the largest process."""
+        steps = self.manifest["stages"][stage].get("steps", {}).values()
+        rss = [s.get("peak_rss_mb") or 0.0 for s in steps] + [fields.get("peak_rss_mb") or 0.0]
+        wall = round(time.monotonic() - self.stage_started[stage], 3)
+        return {
+            "wall_s": wall,
+            "duration_s": wall,  # what the stage took, first step to last write, as summaries show it
+            "finalize_duration_s": fields.get("duration_s"),
+            "finalize_wall_s": fields.get("wall_s"),
+            "peak_rss_mb": max(rss),
+            "step_duration_s": round(sum(s.get("duration_s") or 0.0 for s in steps), 3),
+        }
+
+
+def _planned_steps(stage: str, config: PipelineConfig, storage: Storage) -> list[str]:
+    """Steps for --dry-run; a stage whose steps depend on data not yet made shows as one run."""
+    try:
+        return STAGES[stage].steps(config, storage)
+    except ItbError:
+        return []
 
 
 def _tail(text: str) -> str:

@@ -60,4 +60,31 @@ class Stage(ABC):
 
     @abstractmethod
     def run(self, ctx: StageContext) -> StageResult:
-        """Compute and write the outputs (each write atomic)."""
+        """Compute and write the outputs (each write atomic).
+
+        For a stage with :meth:`steps` this is the *finalize* run: it joins the steps' partial
+        outputs into the stage outputs, after every step has succeeded.
+        """
+
+    # --- fan-out ---------------------------------------------------------------------------------
+    # A stage whose work splits into independent pieces (walk-forward retraining, ...) lists them as
+    # steps. The runner launches every step as its own stage run (``itb stage run --step ID``), so a
+    # backend runs them in parallel (local processes, container groups) without knowing about them,
+    # then launches the finalize run (``run``). Steps write partial outputs only; the stage state is
+    # written by the finalize run, so a stage is never up to date with a missing step.
+
+    def steps(self, config: PipelineConfig, storage: Storage) -> list[str]:
+        """Step ids of this config's run; empty (the default) when the stage runs as one piece.
+
+        Called when the stage starts, after its dependencies, so the steps may depend on their
+        outputs (e.g. the row count); raises :class:`itb.errors.ItbError` when it cannot tell.
+        """
+        return []
+
+    def step_outputs(self, config: PipelineConfig, step: str) -> list[str]:
+        """Dataset names one step writes (for cleaning up after a killed step)."""
+        return []
+
+    def run_step(self, ctx: StageContext, step: str) -> StageResult:
+        """Compute one step's partial outputs (each write atomic)."""
+        raise NotImplementedError(f"stage {self.name} has no steps")

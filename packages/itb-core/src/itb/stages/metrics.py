@@ -1,9 +1,15 @@
-"""Classification metrics in numpy (no scikit-learn needed at run time)."""
+"""Model metrics in numpy (no scikit-learn needed at run time).
+
+Classification: AUC, average precision, F1, precision, recall (at a score threshold); regression:
+MAE and R². Figures are rounded so that manifests stay readable and byte-stable.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+
+Metrics = dict[str, float | int | None]
 
 
 def roc_auc(y: NDArray[np.bool_], score: NDArray[np.float64]) -> float | None:
@@ -22,19 +28,55 @@ def roc_auc(y: NDArray[np.bool_], score: NDArray[np.float64]) -> float | None:
     return float((ranks[y].sum() - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 
+def average_precision(y: NDArray[np.bool_], score: NDArray[np.float64]) -> float | None:
+    """Average precision: sum over thresholds of precision x recall increment (scikit-learn's definition,
+    tied scores forming one threshold)."""
+    positives = int(y.sum())
+    if positives == 0:
+        return None
+    order = np.argsort(-score, kind="mergesort")
+    sorted_scores, hits = score[order], y[order].astype(np.float64)
+    # the last index of each run of equal scores is where a threshold takes effect
+    last = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
+    tp = np.cumsum(hits)[last]
+    predicted = last + 1.0
+    precision = tp / predicted
+    recall_step = np.diff(np.r_[0.0, tp]) / positives
+    return float((precision * recall_step).sum())
+
+
 def classification_metrics(
     y: NDArray[np.bool_], score: NDArray[np.float64], threshold: float = 0.5
-) -> dict[str, float | int | None]:
+) -> Metrics:
     predicted = score >= threshold
     tp = int((predicted & y).sum())
     fp = int((predicted & ~y).sum())
     fn = int((~predicted & y).sum())
     auc = roc_auc(y, score)
+    ap = average_precision(y, score)
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
     return {
         "rows": int(y.size),
-        "positive_share": round(float(y.mean()), 6) if y.size else None,
-        "auc": round(auc, 6) if auc is not None else None,
-        "precision": round(tp / (tp + fp), 6) if tp + fp else None,
-        "recall": round(tp / (tp + fn), 6) if tp + fn else None,
+        "positive_share": _round(float(y.mean())) if y.size else None,
+        "auc": _round(auc),
+        "ap": _round(ap),
+        "f1": _round(f1),
+        "precision": _round(precision),
+        "recall": _round(recall),
         "threshold": threshold,
     }
+
+
+def regression_metrics(y: NDArray[np.float64], prediction: NDArray[np.float64]) -> Metrics:
+    if y.size == 0:
+        return {"rows": 0, "mae": None, "r2": None}
+    error = y - prediction
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((error**2).sum()) / total if total > 0 else None
+    return {"rows": int(y.size), "mae": _round(float(np.abs(error).mean())), "r2": _round(r2)}
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 6) if value is not None else None

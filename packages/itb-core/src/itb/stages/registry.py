@@ -10,6 +10,7 @@ from itb.stages.features import FeaturesStage
 from itb.stages.labels import LabelsStage
 from itb.stages.merge import MergeStage
 from itb.stages.predict import PredictStage
+from itb.stages.rolling import PredictRollingStage
 from itb.stages.signals import SignalsStage
 from itb.stages.simulate import SimulateStage
 from itb.stages.train import TrainStage
@@ -23,6 +24,7 @@ STAGES: dict[str, Stage] = {
         LabelsStage(),
         TrainStage(),
         PredictStage(),
+        PredictRollingStage(),
         SignalsStage(),
         SimulateStage(),
     )

@@ -18,18 +18,24 @@ def apply_signal_sets(df: pl.DataFrame, config: PipelineConfig) -> pl.DataFrame:
     return df
 
 
+def predictions_name(config: PipelineConfig) -> str:
+    """Walk-forward predictions when ``rolling`` is configured (every row out of sample), else predict's."""
+    return "predictions_rolling.parquet" if config.rolling is not None else "predictions.parquet"
+
+
 class SignalsStage(Stage):
     name = "signals"
-    deps = ("predict",)
+    deps = ("predict", "predict_rolling")
 
     def outputs(self, config: PipelineConfig) -> list[str]:
         return ["signals.parquet"]
 
     def config_section(self, config: PipelineConfig) -> Any:
-        return [s.model_dump(mode="json") for s in config.signal_sets]
+        sets = [s.model_dump(mode="json") for s in config.signal_sets]
+        return sets if config.rolling is None else {"signal_sets": sets, "source": predictions_name(config)}
 
     def run(self, ctx: StageContext) -> StageResult:
-        predictions = ctx.storage.read_parquet("predictions.parquet")
+        predictions = ctx.storage.read_parquet(predictions_name(ctx.config))
         out = apply_signal_sets(predictions, ctx.config)
         counts = {c: int(out[c].sum()) for c in out.columns if out[c].dtype == pl.Boolean and c != "holdout"}
         ctx.log.info("signal counts: %s", counts)

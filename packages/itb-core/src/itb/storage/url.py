@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -10,17 +11,65 @@ from fsspec.core import url_to_fs
 
 Filesystem = Any  # fsspec.AbstractFileSystem; fsspec ships no type information
 
+#: URL schemes served by adlfs (Azure Blob Storage / ADLS Gen2).
+AZURE_PROTOCOLS = ("abfs", "abfss", "az")
+
+
+def protocol_of(url: str) -> str:
+    return url.split("://", 1)[0].lower() if "://" in url else "file"
+
+
+def azure_storage_options(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """adlfs credentials from the environment, so no key ever sits in a config file or command line.
+
+    Order: ``AZURE_STORAGE_CONNECTION_STRING`` (Azurite, development), then
+    ``AZURE_STORAGE_ACCOUNT_NAME`` with ``AZURE_STORAGE_ACCOUNT_KEY``, then the account name alone with
+    ``anon=False`` so adlfs signs in with DefaultAzureCredential (managed identity in a container,
+    the Azure CLI login on a laptop). The listings cache is off: other processes (the stage
+    containers) write under the same root, and a cached listing would hide their outputs.
+    Nothing from ``azure.*`` is imported here; adlfs does that only when an abfs URL is opened.
+    """
+    env = dict(os.environ if env is None else env)
+    options: dict[str, Any] = {"use_listings_cache": False}
+    connection_string = env.get("AZURE_STORAGE_CONNECTION_STRING")
+    account = env.get("AZURE_STORAGE_ACCOUNT_NAME")
+    key = env.get("AZURE_STORAGE_ACCOUNT_KEY")
+    if connection_string:
+        options["connection_string"] = connection_string
+    elif account and key:
+        options.update(account_name=account, account_key=key)
+    else:
+        if account:
+            options["account_name"] = account
+        options["anon"] = False  # DefaultAzureCredential
+    return options
+
+
+def storage_options_for(url: str) -> dict[str, Any]:
+    """Default fsspec options for ``url`` taken from the environment (empty for non-Azure URLs)."""
+    if protocol_of(url) in AZURE_PROTOCOLS:
+        # The Azure SDK logs every request and response at INFO; stage logs want stage messages.
+        azure_log = logging.getLogger("azure")
+        if azure_log.level == logging.NOTSET:
+            azure_log.setLevel(logging.WARNING)
+        return azure_storage_options()
+    return {}
+
 
 def filesystem(url: str, **options: Any) -> tuple[Filesystem, str]:
-    """Return ``(filesystem, path)`` for a URL or a local path (relative paths are made absolute)."""
+    """Return ``(filesystem, path)`` for a URL or a local path (relative paths are made absolute).
+
+    Explicit ``options`` win over the environment defaults of :func:`storage_options_for`.
+    """
     if "://" not in url:
         url = os.path.abspath(url)
-    fs, path = url_to_fs(url, **options)
+    fs, path = url_to_fs(url, **{**storage_options_for(url), **options})
     return fs, path
 
 
 def read_text(url: str) -> str:
-    with fsspec.open(url if "://" in url else os.path.abspath(url), "r", encoding="utf-8") as handle:
+    target = url if "://" in url else os.path.abspath(url)
+    with fsspec.open(target, "r", encoding="utf-8", **storage_options_for(target)) as handle:
         return str(handle.read())
 
 

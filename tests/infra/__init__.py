@@ -1,0 +1,1 @@
+"""Offline checks of the infrastructure code: Terraform, the Dockerfile, the CI/CD workflows."""
