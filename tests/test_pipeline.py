@@ -16,7 +16,9 @@ from typing import Any
 import polars as pl
 import pytest
 from itb.config import parse_config
+from itb.runs.manifest import list_runs
 from itb.runs.runner import run_pipeline
+from itb.storage import Storage
 
 from tests.conftest import REPO, itb, write_config
 
@@ -25,9 +27,10 @@ PARQUET = ["merged.parquet", "features.parquet", "labels.parquet", "predictions.
 
 
 def manifest_of(data_root: Path, run_id: str | None = None) -> dict[str, Any]:
-    runs = sorted((data_root / "runs").iterdir())
-    folder = data_root / "runs" / run_id if run_id else runs[-1]
-    return json.loads((folder / "manifest.json").read_text())  # type: ignore[no-any-return]
+    """A run's manifest; the newest run's by default."""
+    if run_id:
+        return json.loads((data_root / "runs" / run_id / "manifest.json").read_text())  # type: ignore[no-any-return]
+    return list_runs(Storage(str(data_root)))[-1]
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,7 @@ def test_inprocess_backend_gives_the_same_fingerprints(
 
     result = run_pipeline(load_config(config), backend="inprocess", data_root=str(tmp_path / "inproc"))
     assert result.ok
-    local = manifest_of(root, sorted(p.name for p in (root / "runs").iterdir())[0])
+    local = list_runs(Storage(str(root)))[0]
     for stage in STAGES:
         ours = result.manifest["stages"][stage]["outputs"]
         theirs = local["stages"][stage]["outputs"]

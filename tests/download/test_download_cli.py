@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -15,7 +14,9 @@ import polars as pl
 import pytest
 from itb.cli.main import main
 from itb.config import parse_config
+from itb.runs.manifest import list_runs
 from itb.runs.runner import run_pipeline
+from itb.storage import Storage
 from itb.storage.sources import SourceNotFound, resolve_source
 
 from tests.conftest import REPO, itb, write_config
@@ -27,8 +28,7 @@ PARTITION = "klines/spot/BTCUSDT/1m/2023-03.parquet"
 
 
 def manifest(root: Path) -> dict[str, Any]:
-    (run,) = sorted((root / "runs").iterdir())[-1:]
-    return json.loads((run / "manifest.json").read_text())  # type: ignore[no-any-return]
+    return list_runs(Storage(str(root)))[-1]
 
 
 def test_three_months_rest_and_archive_paths_store_identical_data(fake: FakeBinance, tmp_path: Path) -> None:

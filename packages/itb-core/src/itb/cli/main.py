@@ -311,10 +311,10 @@ def _runs(args: argparse.Namespace) -> int:
 
     storage = Storage(_data_root(args))
     if args.runs_command == "list":
-        names = sorted({p.split("/")[1] for p in storage.list("runs") if p.endswith("manifest.json")})
-        for name in names:
-            manifest = storage.read_json(f"runs/{name}/manifest.json")
-            print(f"{name}  {manifest['status']:<10} {manifest['backend']}")
+        from itb.runs.manifest import list_runs
+
+        for manifest in list_runs(storage):
+            print(f"{manifest['run_id']}  {manifest['status']:<10} {manifest['backend']}")
         return 0
     try:
         manifest = storage.read_json(f"runs/{args.run_id}/manifest.json")

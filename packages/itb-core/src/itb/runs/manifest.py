@@ -15,9 +15,18 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from itb.config.models import PipelineConfig
+from itb.storage.store import Storage
 
 TRACKED_PACKAGES = ("itb-core", "itb-local", "itb-azure", "polars", "pyarrow", "numpy", "lightgbm",
                     "pydantic", "fsspec")  # fmt: skip
+
+
+def list_runs(storage: Storage) -> list[dict[str, Any]]:
+    """Every run's manifest under a data root, oldest first (by creation time, which is finer
+    than the second-resolution timestamp in run ids)."""
+    names = {p.split("/")[1] for p in storage.list("runs") if p.endswith("/manifest.json")}
+    manifests = [storage.read_json(f"runs/{name}/manifest.json") for name in names]
+    return sorted(manifests, key=lambda m: (m.get("created_at") or "", m.get("run_id") or ""))
 
 
 def config_hash(config: PipelineConfig) -> str:

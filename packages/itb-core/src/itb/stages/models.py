@@ -117,13 +117,25 @@ class TrainedModel:
         }
         written = {}
         if self.algorithm.algo == "gb":
-            text = self.booster.model_to_string()
+            text = without_thread_count(self.booster.model_to_string())
             written[f"models/{self.name}.txt"] = storage.write_text(f"models/{self.name}.txt", text)
         else:
             assert self.coef is not None
             meta.update(coef=self.coef.tolist(), intercept=self.intercept)
         written[f"models/{self.name}.json"] = storage.write_json(f"models/{self.name}.json", meta)
         return written
+
+
+def without_thread_count(model_text: str) -> str:
+    """Drop LightGBM's ``[num_threads: N]`` parameter line from a saved model.
+
+    Training is deterministic across thread counts (``deterministic=True``, row-wise histograms),
+    but the text format records the count, so the same model would get a different fingerprint on
+    a 1-thread laptop and a 4-vCPU container. The line is informational; loading ignores it.
+    """
+    return "".join(
+        line for line in model_text.splitlines(keepends=True) if not line.startswith("[num_threads:")
+    )
 
 
 def fit_model(
@@ -145,7 +157,8 @@ def fit_model(
         target = y.astype(np.float64) if algorithm.regression else y.astype(np.int8)
         dataset = lgb.Dataset(xs, target, feature_name=features, free_raw_data=True)
         booster = lgb.train(params, dataset, num_boost_round=rounds)
-        meta = {"params": params, "num_boost_round": rounds, "lightgbm_version": lgb.__version__}
+        saved = {k: v for k, v in params.items() if k != "num_threads"}  # speed, not the model
+        meta = {"params": saved, "num_boost_round": rounds, "lightgbm_version": lgb.__version__}
         return TrainedModel(name, algorithm, features, scaler, booster=booster, meta=meta)
     linear = _import_sklearn_linear()
     params = {**LC_DEFAULTS, **algorithm.params, "random_state": seed}
