@@ -105,6 +105,11 @@ def image(session: nox.Session) -> None:
     import shutil
     import subprocess
 
+    missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
+    if missing and shutil.which("apt-get") and os.geteuid() == 0:
+        # The project installs what it needs itself (Debian packages; no other downloads).
+        session.run("apt-get", "update", "-q", external=True)
+        session.run("apt-get", "install", "-y", "-q", *missing, external=True)
     if shutil.which("buildah") is None:
         session.error(
             "buildah is missing. Install it with `apt-get update && apt-get install -y buildah debootstrap` "
