@@ -26,6 +26,16 @@ def test_group_names_are_valid_and_unique() -> None:
     assert "btcusdt" in next(iter(names)) and long.endswith("-ab12")
 
 
+def test_group_names_take_the_symbol_of_a_multi_symbol_run(tmp_path: Path) -> None:
+    backend = AciBackend({"resource_group": "rg", "image": "img"})
+    run_id = "20261123T230229Z-3a21c4"
+    lines = [
+        backend.describe(StageRunSpec(run_id, "merge", str(tmp_path / symbol), symbol=symbol))
+        for symbol in ("BTCUSDT", "ETHUSDT")
+    ]
+    assert "-merge-btcusdt-" in lines[0] and "-merge-ethusdt-" in lines[1]
+
+
 def test_env_overrides_config(monkeypatch: Any) -> None:
     env = {"ITB_AZURE_RESOURCE_GROUP": "from-env", "ITB_AZURE_KEEP": "true", "ITB_AZURE_MAX_PARALLEL": "3"}
     settings = load_settings({"resource_group": "from-config", "stages": {"train": {"cpu": 2}}}, env)

@@ -102,7 +102,7 @@ class AciBackend(Backend):
         self._handles: list[AciHandle] = []
         self._created: set[str] = set()  # names PUT (or being PUT) and not yet deleted
         self._deletes: list[tuple[str, Any]] = []
-        self._run_config: dict[str, dict[str, Any]] = {}
+        self._run_config: dict[tuple[str, str], dict[str, Any]] = {}  # by (data root, run id)
         self._planned_cost = 0.0
 
     # --- Azure clients -------------------------------------------------------------------------
@@ -136,7 +136,8 @@ class AciBackend(Backend):
     # --- what a stage run needs ----------------------------------------------------------------
     def _stored_config(self, spec: StageRunSpec) -> dict[str, Any]:
         """The run's config as stored by the runner (symbol, secret references); {} for --dry-run."""
-        if spec.run_id not in self._run_config:
+        key = (spec.data_root, spec.run_id)  # each symbol of a multi-symbol run has its own root
+        if key not in self._run_config:
             from itb.runs.ids import run_prefix
             from itb.storage.store import Storage
 
@@ -144,8 +145,8 @@ class AciBackend(Backend):
                 data = Storage(spec.data_root).read_json(f"{run_prefix(spec.run_id)}/config.json")
             except Exception:
                 data = {}
-            self._run_config[spec.run_id] = data if isinstance(data, dict) else {}
-        return self._run_config[spec.run_id]
+            self._run_config[key] = data if isinstance(data, dict) else {}
+        return self._run_config[key]
 
     def _timeout(self, spec: StageRunSpec) -> float:
         own = self.settings.resources(spec.stage).timeout_s
@@ -237,7 +238,7 @@ class AciBackend(Backend):
 
     # --- the Backend interface -----------------------------------------------------------------
     def _new_handle(self, spec: StageRunSpec) -> AciHandle:
-        symbol = self._stored_config(spec).get("symbol")
+        symbol = getattr(spec, "symbol", None) or self._stored_config(spec).get("symbol")
         res = self.settings.resources(spec.stage)
         name = group_name(spec.run_id, _task(spec), symbol, _random.token_hex(2))
         return AciHandle(spec, name, symbol, res.cpu, res.memory_gb, self._timeout(spec))
@@ -419,7 +420,11 @@ class AciBackend(Backend):
     def describe(self, spec: StageRunSpec) -> str:
         """One planned container group with its size and estimated cost (for ``--dry-run``)."""
         res = self.settings.resources(spec.stage)
-        symbol = self._stored_config(spec).get("symbol") or os.environ.get(ENV_PREFIX + "SYMBOL")
+        symbol = (
+            getattr(spec, "symbol", None)
+            or self._stored_config(spec).get("symbol")
+            or os.environ.get(ENV_PREFIX + "SYMBOL")
+        )
         name = group_name(spec.run_id, _task(spec), symbol, "xxxx")
         vcpu_s, gb_s = res.cpu * res.estimated_s, res.memory_gb * res.estimated_s
         cost = vcpu_s * self.settings.price_vcpu_s + gb_s * self.settings.price_gb_s

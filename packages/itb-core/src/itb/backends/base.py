@@ -22,11 +22,16 @@ class StageRunSpec:
     #: One step of a fanned-out stage (see :meth:`itb.stages.base.Stage.steps`); None runs the
     #: whole stage, or, for a stage with steps, its finalize run that joins the steps' outputs.
     step: str | None = None
+    #: The symbol of a multi-symbol run (``PipelineConfig.symbols``) this run belongs to, for naming
+    #: (its ``data_root`` is already the symbol's own); None for a single-symbol config.
+    symbol: str | None = None
 
     @property
     def task(self) -> str:
-        """A name for this run that is unique within a pipeline run: ``stage`` or ``stage.step``."""
-        return self.stage if self.step is None else f"{self.stage}.{self.step}"
+        """A name for this run that is unique within a pipeline run: ``stage`` or ``stage.step``,
+        followed by ``@SYMBOL`` in a multi-symbol run."""
+        name = self.stage if self.step is None else f"{self.stage}.{self.step}"
+        return name if self.symbol is None else f"{name}@{self.symbol}"
 
     def command(self) -> list[str]:
         command = [

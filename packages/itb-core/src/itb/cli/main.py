@@ -228,8 +228,13 @@ def _download(args: argparse.Namespace) -> int:
         config_source=args.config,
         reporter=reporter,
     )
-    record = result.manifest["stages"].get("download", {})
-    report = record.get("metrics", {}).get("download", {})
+    from itb.cli.report import sections
+
+    report: dict[str, Any] = {}
+    for _, section in sections(result.manifest):  # a multi-symbol config downloads per symbol
+        found = section["stages"].get("download", {}).get("metrics", {}).get("download", {})
+        if found:
+            report = {**found, "series": [*report.get("series", []), *found.get("series", [])]}
     if args.log_format == "json":
         print(json.dumps({"event": "download", "run_id": result.run_id, "status": result.status, **report}))
     elif report:
@@ -323,7 +328,8 @@ def _runs(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(manifest, indent=2))
         return 0
-    from itb.cli.report import summary_table
+    from itb.cli.report import summary_tables
 
-    Console().print(summary_table(manifest))
+    for table in summary_tables(manifest):
+        Console().print(table)
     return 0

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|keyvault://[A-Za-z0-9-]+/[A-Za-z0-9-]+)$")
 _FREQ = re.compile(r"^(\d+)\s*(s|sec|m|min|t|h|d)$", re.IGNORECASE)
+#: A data source whose ``symbol`` is this placeholder takes each symbol of a multi-symbol config.
+SYMBOL_PLACEHOLDER = "{symbol}"
 _FREQ_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "t": 60, "h": 3600, "d": 86400}
 
 
@@ -274,11 +276,22 @@ class DownloadConfig(Model):
         return value
 
 
+#: One of ``symbols``: it names a folder under the data root, so no slashes.
+SymbolName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
 class PipelineConfig(Model):
     """A whole pipeline: what data, which features and labels, how to train, signal and simulate."""
 
     description: str = ""
     symbol: str = Field(min_length=1)
+    symbols: list[SymbolName] | None = Field(
+        default=None,
+        min_length=1,
+        description="Run the pipeline once per symbol, in parallel: each run gets this config with "
+        "'symbol' set to it, every data source whose symbol is '{symbol}' (or 'symbol') rewritten to "
+        "it, and data_root <data_root>/<SYMBOL>. 'symbol' defaults to the first one.",
+    )
     freq: str = "1m"
     data_root: str = "./data"
     data_sources: list[DataSource] = Field(min_length=1)
@@ -298,6 +311,23 @@ class PipelineConfig(Model):
         default_factory=dict,
         description="Named secret references ('env:NAME' or 'keyvault://VAULT/NAME'); never values.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _symbol_from_symbols(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "symbol" not in data:
+            symbols = data.get("symbols")
+            if isinstance(symbols, list) and symbols and isinstance(symbols[0], str):
+                data = {**data, "symbol": symbols[0]}
+        return data
+
+    @field_validator("symbols")
+    @classmethod
+    def _unique_symbols(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            duplicated = sorted({s for s in value if value.count(s) > 1})
+            raise ValueError(f"symbols must be unique (repeated: {', '.join(duplicated)})")
+        return value
 
     @field_validator("freq")
     @classmethod
@@ -319,3 +349,19 @@ class PipelineConfig(Model):
     @property
     def freq_ms(self) -> int:
         return int(parse_freq(self.freq).total_seconds() * 1000)
+
+    def for_symbol(self, symbol: str) -> PipelineConfig:
+        """The single-symbol config of one of ``symbols``: what that symbol's stages run with.
+
+        ``symbol`` becomes ``symbol``; data sources whose symbol is the ``{symbol}`` placeholder or the
+        config's ``symbol`` read ``symbol`` instead; ``data_root`` becomes ``<data_root>/<symbol>``, so
+        the symbols' outputs, stage states and run files never collide.
+        """
+        sources = [
+            s.model_copy(update={"symbol": symbol}) if s.symbol in (SYMBOL_PLACEHOLDER, self.symbol) else s
+            for s in self.data_sources
+        ]
+        root = f"{self.data_root.rstrip('/')}/{symbol}"
+        return self.model_copy(
+            update={"symbol": symbol, "symbols": None, "data_sources": sources, "data_root": root}
+        )

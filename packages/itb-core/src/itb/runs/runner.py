@@ -2,7 +2,9 @@
 
 Stages whose dependencies are done are launched (up to ``workers`` at once); an up-to-date stage
 is skipped without launching anything. A failed stage stops its dependents, and its log tail is
-shown. The manifest is rewritten after every change, so an interrupted run still tells its story.
+shown. A multi-symbol config runs one stage graph per symbol, interleaved: a failure stops only
+that symbol's dependents. The manifest is rewritten after every change, so an interrupted run
+still tells its story.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from itb.config.models import PipelineConfig
 from itb.errors import ConfigError, ItbError
 from itb.runs.execute import result_name
 from itb.runs.ids import new_run_id, run_prefix, utc_now
-from itb.runs.manifest import new_manifest
+from itb.runs.manifest import config_hash, new_manifest
 from itb.stages.registry import STAGES, downstream, get_stage, planned_stages
 from itb.stages.state import read_state, up_to_date
 from itb.storage.store import Storage
@@ -33,6 +35,8 @@ class StageEvent:
     stage: str
     status: str  # running | succeeded | skipped | failed | not_run
     record: dict[str, Any] = field(default_factory=dict)
+    #: The symbol of a multi-symbol run the stage belongs to; None for a single-symbol config.
+    symbol: str | None = None
 
 
 @dataclass
@@ -90,7 +94,13 @@ def run_pipeline(
     config_source: str | None = None,
     reporter: Reporter | None = None,
 ) -> RunResult:
-    """Run the pipeline (or the selected stages) on a backend and return its manifest."""
+    """Run the pipeline (or the selected stages) on a backend and return its manifest.
+
+    A config with ``symbols`` runs once per symbol under one run id: each symbol's stages run with
+    its own config (:meth:`PipelineConfig.for_symbol`) and data root, the symbols' stage graphs
+    interleaved so that their ready stages run in parallel (up to ``workers``). The manifest then
+    has a section per symbol (``manifest["symbols"][SYMBOL]["stages"]``) instead of ``stages``.
+    """
     root = resolve_data_root(config, data_root)
     config = config.model_copy(update={"data_root": root})
     storage = Storage(root)
@@ -102,20 +112,44 @@ def run_pipeline(
         default_workers = info.default_workers
     workers = workers or config.backend.workers or default_workers or os.cpu_count() or 1
     threads = threads or config.backend.threads or default_threads(workers)
-    selected = select_stages(config, only, start)
+    targets: list[tuple[str | None, PipelineConfig]] = (
+        [(symbol, config.for_symbol(symbol)) for symbol in config.symbols]
+        if config.symbols
+        else [(None, config)]
+    )
+    selected = select_stages(targets[0][1], only, start)
     run_id = new_run_id()
     manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now())
     manifest.update(selected=selected, workers=workers, threads_per_stage=threads)
+    lanes: list[_Lane] = []
+    for symbol, lane_config in targets:
+        if symbol is None:
+            section, lane_storage = manifest, storage
+        else:
+            manifest.pop("stages", None)
+            section = {"data_root": lane_config.data_root, "config_hash": config_hash(lane_config),
+                       "status": "running", "stages": {}}  # fmt: skip
+            manifest.setdefault("symbols", {})[symbol] = section
+            lane_storage = Storage(lane_config.data_root)
+        lanes.append(_Lane(symbol, lane_config, lane_storage, section, list(selected)))
     if dry_run:
         manifest["status"] = "dry_run"
+        for lane in lanes:
+            lane.section["status"] = "dry_run"
         manifest["plan"] = [
-            engine.describe(StageRunSpec(run_id, s, root, threads, step=step))
+            engine.describe(
+                StageRunSpec(run_id, s, lane.config.data_root, threads, step=step, symbol=lane.symbol)
+            )
+            for lane in lanes
             for s in selected
-            for step in [*_planned_steps(s, config, storage), None]
+            for step in [*_planned_steps(s, lane.config, lane.storage), None]
         ]
         return RunResult(run_id, "dry_run", manifest, storage)
     storage.write_json(f"{run_prefix(run_id)}/config.json", config.model_dump(mode="json"))
-    runner = _Runner(config, storage, engine, manifest, selected, workers, threads, force, reporter)
+    for lane in lanes:
+        if lane.symbol is not None:  # what the symbol's stage runs read: its own config
+            lane.storage.write_json(f"{run_prefix(run_id)}/config.json", lane.config.model_dump(mode="json"))
+    runner = _Runner(storage, engine, manifest, lanes, selected, workers, threads, force, reporter)
     try:
         runner.run()
     finally:
@@ -123,17 +157,46 @@ def run_pipeline(
     return RunResult(run_id, manifest["status"], manifest, storage)
 
 
-@dataclass
+@dataclass(eq=False)
+class _Lane:
+    """One symbol's stage graph (the only one of a single-symbol run) and its progress."""
+
+    symbol: str | None
+    config: PipelineConfig
+    storage: Storage
+    #: The manifest part holding this lane's ``stages``: the manifest itself for a single symbol.
+    section: dict[str, Any]
+    #: Stages not started yet.
+    pending: list[str]
+    status: dict[str, str] = field(default_factory=dict)
+    #: Steps of a fanned-out stage that have not succeeded yet.
+    steps_left: dict[str, set[str]] = field(default_factory=dict)
+    stage_started: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def stages(self) -> dict[str, Any]:
+        stages: dict[str, Any] = self.section["stages"]
+        return stages
+
+
+@dataclass(eq=False)
 class _Task:
     """One stage run to launch: a whole stage, one step of a fanned-out stage, or its finalize run."""
 
+    lane: _Lane
     stage: str
     step: str | None = None
     finalize: bool = False  # the run that joins the steps' outputs (``step`` is None)
 
     @property
     def name(self) -> str:
+        """Unique within the lane (names its log under the lane's data root)."""
         return self.stage if self.step is None else f"{self.stage}.{self.step}"
+
+    @property
+    def key(self) -> str:
+        """Unique within the run."""
+        return self.name if self.lane.symbol is None else f"{self.name}@{self.lane.symbol}"
 
 
 @dataclass
@@ -146,71 +209,74 @@ class _Running:
 class _Runner:
     def __init__(
         self,
-        config: PipelineConfig,
         storage: Storage,
         backend: Backend,
         manifest: dict[str, Any],
+        lanes: list[_Lane],
         selected: list[str],
         workers: int,
         threads: int,
         force: bool,
         reporter: Reporter | None,
     ) -> None:
-        self.config, self.storage, self.backend, self.manifest = config, storage, backend, manifest
+        self.storage, self.backend, self.manifest, self.lanes = storage, backend, manifest, lanes
         self.selected, self.workers, self.threads, self.force = selected, workers, threads, force
         self.report = reporter or (lambda event: None)
         self.run_id: str = manifest["run_id"]
-        self.status: dict[str, str] = {}
-        #: Launched stage runs by task name (a stage, or ``stage.step``).
+        #: Launched stage runs by task key (a stage, or ``stage.step``, with ``@SYMBOL``).
         self.running: dict[str, _Running] = {}
         #: Tasks of stages already started, waiting for a free worker (steps, then finalize runs).
         self.queue: list[_Task] = []
-        #: Steps of a fanned-out stage that have not succeeded yet.
-        self.steps_left: dict[str, set[str]] = {}
-        self.stage_started: dict[str, float] = {}
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _save(self) -> None:
         self.storage.write_json(f"{run_prefix(self.run_id)}/manifest.json", self.manifest)
 
-    def _record(self, stage: str, status: str, **fields: Any) -> dict[str, Any]:
-        record: dict[str, Any] = self.manifest["stages"].setdefault(stage, {})
+    def _record(self, lane: _Lane, stage: str, status: str, **fields: Any) -> dict[str, Any]:
+        record: dict[str, Any] = lane.stages.setdefault(stage, {})
         record.update(status=status, **fields)
-        self.status[stage] = status
+        lane.status[stage] = status
         self._save()
-        self.report(StageEvent(stage, status, record))
+        self.report(StageEvent(stage, status, record, lane.symbol))
         return record
 
-    def _deps_state(self, stage: str) -> str:
+    def _deps_state(self, lane: _Lane, stage: str) -> str:
         """'ready', 'waiting' or 'blocked' (a dependency failed or is missing)."""
         for dep in STAGES[stage].deps:
-            if not STAGES[dep].applicable(self.config):
+            if not STAGES[dep].applicable(lane.config):
                 continue
             if dep not in self.selected:
-                if read_state(self.storage, dep) is None:
+                if read_state(lane.storage, dep) is None:
                     return "missing:" + dep
                 continue
-            state = self.status.get(dep)
+            state = lane.status.get(dep)
             if state in ("failed", "not_run"):
                 return "blocked:" + dep
             if state not in ("succeeded", "skipped"):
                 return "waiting"
         return "ready"
 
+    def _candidates(self) -> list[tuple[_Lane, str]]:
+        """Stages not started yet, in graph order, the symbols' stages of one rank side by side."""
+        order = {name: i for i, name in enumerate(self.selected)}
+        pairs = [
+            (order[stage], k, lane, stage) for k, lane in enumerate(self.lanes) for stage in lane.pending
+        ]
+        return [(lane, stage) for _, _, lane, stage in sorted(pairs, key=lambda p: (p[0], p[1]))]
+
     # --- the loop ------------------------------------------------------------------------------
     def run(self) -> None:
         self._save()
-        pending = list(self.selected)
         try:
-            while pending or self.queue or self.running:
+            while any(lane.pending for lane in self.lanes) or self.queue or self.running:
                 self._drain_queue()
-                for stage in list(pending):
+                for lane, stage in self._candidates():
                     if len(self.running) >= self.workers:
                         break
-                    state = self._deps_state(stage)
+                    state = self._deps_state(lane, stage)
                     if state == "waiting":
                         continue
-                    pending.remove(stage)
+                    lane.pending.remove(stage)
                     if state.startswith(("blocked:", "missing:")):
                         kind, dep = state.split(":")
                         reason = (
@@ -218,42 +284,53 @@ class _Runner:
                             if kind == "blocked"
                             else f"not run: {dep} has no outputs yet (run it first)"
                         )
-                        self._record(stage, "not_run", error=reason)
+                        self._record(lane, stage, "not_run", error=reason)
                         continue
-                    self._start(stage)
+                    self._start(lane, stage)
                     self._drain_queue()
                 if self.running:
                     self._poll()
                     time.sleep(POLL_INTERVAL_S)
         except KeyboardInterrupt:
             self.queue.clear()
-            for name, running in list(self.running.items()):
+            for key, running in list(self.running.items()):
                 self.backend.cancel(running.handle)
-                if name in self.running:  # not already finished as a sibling of a failed step
+                if key in self.running:  # not already finished as a sibling of a failed step
                     self._finish(running, interrupted=True)
-            for stage, status in list(self.status.items()):
-                if status == "running":  # a fanned-out stage whose steps were all still queued
-                    self._record(stage, "failed", error="interrupted (Ctrl-C)", ended_at=utc_now())
-            for stage in pending:
-                self._record(stage, "not_run", error="not run: interrupted")
-            self._close("interrupted")
+            for lane in self.lanes:
+                for stage, status in list(lane.status.items()):
+                    if status == "running":  # a fanned-out stage whose steps were all still queued
+                        self._record(lane, stage, "failed", error="interrupted (Ctrl-C)", ended_at=utc_now())
+                for stage in list(lane.pending):
+                    self._record(lane, stage, "not_run", error="not run: interrupted")
+                lane.pending.clear()
+            self._close(interrupted=True)
             raise
-        failed = any(s in ("failed", "not_run") for s in self.status.values())
-        self._close("failed" if failed else "succeeded")
+        self._close()
 
-    def _close(self, status: str) -> None:
+    def _close(self, interrupted: bool = False) -> None:
+        failed = False
+        for lane in self.lanes:
+            lane_failed = any(s in ("failed", "not_run") for s in lane.status.values())
+            failed = failed or lane_failed
+            if lane.symbol is not None:
+                lane.section["status"] = (
+                    "interrupted" if interrupted else "failed" if lane_failed else "succeeded"
+                )
+        status = "interrupted" if interrupted else "failed" if failed else "succeeded"
         self.manifest.update(status=status, finished_at=utc_now())
         self._save()
 
-    def _start(self, stage: str) -> None:
+    def _start(self, lane: _Lane, stage: str) -> None:
         started = utc_now()
         if STAGES[stage].always_run:
             is_current, reason = False, "fetches new data on every run"
         else:
-            is_current, _, reason = up_to_date(STAGES[stage], self.config, self.storage)
+            is_current, _, reason = up_to_date(STAGES[stage], lane.config, lane.storage)
         if is_current and not self.force:
-            state = read_state(self.storage, stage) or {}
+            state = read_state(lane.storage, stage) or {}
             self._record(
+                lane,
                 stage,
                 "skipped",
                 reason=reason,
@@ -264,52 +341,56 @@ class _Runner:
                 outputs=state.get("outputs", {}),
             )
             return
-        self.stage_started[stage] = time.monotonic()
+        lane.stage_started[stage] = time.monotonic()
         fields: dict[str, Any] = {"reason": "forced" if self.force else reason, "started_at": started}
         try:
-            steps = STAGES[stage].steps(self.config, self.storage)
+            steps = STAGES[stage].steps(lane.config, lane.storage)
         except ItbError as exc:
-            self._record(stage, "failed", **fields, error=f"cannot plan its steps: {exc}", ended_at=utc_now())
+            error = f"cannot plan its steps: {exc}"
+            self._record(lane, stage, "failed", **fields, error=error, ended_at=utc_now())
             return
         if steps:
             fields["steps"] = {step: {"status": "pending"} for step in steps}
-            self.steps_left[stage] = set(steps)
-            self.queue.extend(_Task(stage, step) for step in steps)
-            self._record(stage, "running", **fields)
+            lane.steps_left[stage] = set(steps)
+            self.queue.extend(_Task(lane, stage, step) for step in steps)
+            self._record(lane, stage, "running", **fields)
             return
-        self._record(stage, "running", **fields)
-        self._launch(_Task(stage))
+        self._record(lane, stage, "running", **fields)
+        self._launch(_Task(lane, stage))
 
     def _drain_queue(self) -> None:
         while self.queue and len(self.running) < self.workers:
             self._launch(self.queue.pop(0))
 
     def _spec(self, task: _Task) -> StageRunSpec:
+        config = task.lane.config
         return StageRunSpec(
             self.run_id,
             task.stage,
-            self.config.data_root,
+            config.data_root,
             self.threads,
-            self.config.backend.stage_timeout_s,
+            config.backend.stage_timeout_s,
             step=task.step,
+            symbol=task.lane.symbol,
         )
 
     def _launch(self, task: _Task) -> None:
         if task.step is not None:
-            steps = self.manifest["stages"][task.stage]["steps"]
+            steps = task.lane.stages[task.stage]["steps"]
             steps[task.step] = {"status": "running", "started_at": utc_now()}
             self._save()
         launched = time.monotonic()  # before launch: the in-process backend works inside launch()
         handle = self.backend.launch(self._spec(task))
-        self.running[task.name] = _Running(task, handle, launched)
+        self.running[task.key] = _Running(task, handle, launched)
 
     def _poll(self) -> None:
-        for name, running in list(self.running.items()):
-            if name not in self.running:  # stopped meanwhile as a sibling of a failed step
+        for key, running in list(self.running.items()):
+            if key not in self.running:  # stopped meanwhile as a sibling of a failed step
                 continue
             result = self.backend.poll(running.handle)
             if not result.done:
-                if time.monotonic() - running.launched > self.config.backend.stage_timeout_s:
+                timeout_s = running.task.lane.config.backend.stage_timeout_s
+                if time.monotonic() - running.launched > timeout_s:
                     self.backend.cancel(running.handle)
                     self._finish(running, timed_out=True)
                 continue
@@ -324,13 +405,14 @@ class _Runner:
         interrupted: bool = False,
     ) -> None:
         task, handle = running.task, running.handle
-        self.running.pop(task.name, None)
+        lane = task.lane
+        self.running.pop(task.key, None)
         wall_s = round(time.monotonic() - running.launched, 3)
         log_text = self.backend.logs(handle)
         log_name = f"{run_prefix(self.run_id)}/logs/{task.name}.log"
-        self.storage.write_text(log_name, log_text)
+        lane.storage.write_text(log_name, log_text)
         try:
-            result = self.storage.read_json(result_name(self.run_id, task.stage, task.step))
+            result = lane.storage.read_json(result_name(self.run_id, task.stage, task.step))
         except FileNotFoundError:
             result = {}
         fields = {k: v for k, v in result.items() if k not in ("stage", "step", "run_id", "status")}
@@ -338,7 +420,7 @@ class _Runner:
         ok = result.get("status") == "succeeded" and exit_code == 0 and not timed_out and not interrupted
         if not ok:
             if timed_out:
-                error = f"timed out after {self.config.backend.stage_timeout_s:g}s"
+                error = f"timed out after {lane.config.backend.stage_timeout_s:g}s"
             elif interrupted:
                 error = "interrupted (Ctrl-C)"
             elif result.get("error"):
@@ -347,41 +429,43 @@ class _Runner:
                 error = f"stage process ended with exit code {exit_code} without a result {message}".strip()
             fields.update(error=error, log_tail=_tail(log_text), exit_code=exit_code)
             stage = STAGES[task.stage]
-            names = stage.outputs(self.config) if task.step is None else []
-            names += stage.step_outputs(self.config, task.step) if task.step is not None else []
+            names = stage.outputs(lane.config) if task.step is None else []
+            names += stage.step_outputs(lane.config, task.step) if task.step is not None else []
             for name in names:
-                self.storage.remove_temporaries(name)
+                lane.storage.remove_temporaries(name)
             fields.setdefault("ended_at", utc_now())
         if task.step is not None:
             self._finish_step(task, ok, fields)
             return
         if task.finalize:
-            fields.update(self._fanout_totals(task.stage, fields))
-        self._record(task.stage, "succeeded" if ok else "failed", **fields)
+            fields.update(self._fanout_totals(lane, task.stage, fields))
+        self._record(lane, task.stage, "succeeded" if ok else "failed", **fields)
 
     def _finish_step(self, task: _Task, ok: bool, fields: dict[str, Any]) -> None:
         """Record a step under its stage; start the finalize run after the last step, or fail the stage."""
         assert task.step is not None
-        record = self.manifest["stages"][task.stage]
+        lane = task.lane
+        record = lane.stages[task.stage]
         record["steps"][task.step] = {"status": "succeeded" if ok else "failed", **fields}
         if ok:
-            left = self.steps_left[task.stage]
+            left = lane.steps_left[task.stage]
             left.discard(task.step)
             self._save()
             if not left:
-                self.queue.append(_Task(task.stage, finalize=True))
+                self.queue.append(_Task(lane, task.stage, finalize=True))
             return
         # a failed step fails its stage: the other steps' work would be thrown away anyway
-        self.queue = [t for t in self.queue if t.stage != task.stage]
-        for name, sibling in list(self.running.items()):
-            if sibling.task.stage == task.stage:
+        self.queue = [t for t in self.queue if not (t.lane is lane and t.stage == task.stage)]
+        for key, sibling in list(self.running.items()):
+            if sibling.task.lane is lane and sibling.task.stage == task.stage:
                 self.backend.cancel(sibling.handle)
-                self.running.pop(name, None)
+                self.running.pop(key, None)
                 record["steps"][sibling.task.step or ""] = {"status": "failed", "error": "stopped"}
         for info in record["steps"].values():
             if info.get("status") == "pending":
                 info["status"] = "not_run"
         self._record(
+            lane,
             task.stage,
             "failed",
             error=f"step {task.step} failed: {fields.get('error', '')}",
@@ -390,11 +474,11 @@ class _Runner:
             ended_at=utc_now(),
         )
 
-    def _fanout_totals(self, stage: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def _fanout_totals(self, lane: _Lane, stage: str, fields: dict[str, Any]) -> dict[str, Any]:
         """A fanned-out stage's own figures: wall time over all its runs, the largest process."""
-        steps = self.manifest["stages"][stage].get("steps", {}).values()
+        steps = lane.stages[stage].get("steps", {}).values()
         rss = [s.get("peak_rss_mb") or 0.0 for s in steps] + [fields.get("peak_rss_mb") or 0.0]
-        wall = round(time.monotonic() - self.stage_started[stage], 3)
+        wall = round(time.monotonic() - lane.stage_started[stage], 3)
         return {
             "wall_s": wall,
             "duration_s": wall,  # what the stage took, first step to last write, as summaries show it
