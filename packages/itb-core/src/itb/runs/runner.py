@@ -429,8 +429,11 @@ class _Runner:
                 error = f"stage process ended with exit code {exit_code} without a result {message}".strip()
             fields.update(error=error, log_tail=_tail(log_text), exit_code=exit_code)
             stage = STAGES[task.stage]
-            names = stage.outputs(lane.config) if task.step is None else []
-            names += stage.step_outputs(lane.config, task.step) if task.step is not None else []
+            names = (
+                stage.outputs(lane.config)
+                if task.step is None
+                else stage.step_outputs(lane.config, task.step)
+            )
             for name in names:
                 lane.storage.remove_temporaries(name)
             fields.setdefault("ended_at", utc_now())
