@@ -22,3 +22,10 @@ def body_pandas(df: pd.DataFrame, config: dict[str, Any]) -> pd.DataFrame:
 
 def boom(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
     raise ValueError("boom: this user function always fails")
+
+
+def leak_secret(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """Fails with the value of the config's secret ``token`` in its message (redaction must mask it)."""
+    from itb import secrets
+
+    raise ValueError(f"upstream rejected token {secrets.get('token')}")

@@ -2,9 +2,10 @@
 their values out of every log line.
 
 Configs and manifests hold references only (the config model rejects anything else). A stage
-process resolves them when it starts (:func:`activate`); the values live in this process's memory,
-are handed to stage code by :func:`get`, and every log handler gets a :class:`RedactingFilter`, so
-a value that ends up in a message (an exception text, a URL) prints as ``***``.
+resolves them when it starts (:func:`activate`, called by ``execute_stage``); the values live in
+this process's memory, are handed to stage code by :func:`get`, and every log handler gets a
+:class:`RedactingFilter`, so a value that ends up in a message (an exception text, a URL) prints
+as ``***``.
 
 ``env:`` is built in. Other schemes come from plugins through the ``itb_secret_resolvers`` hook
 (itb-azure provides ``keyvault``), so itb-core never imports a cloud SDK.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from itb.errors import ConfigError
 
@@ -118,18 +118,6 @@ def activate(references: Mapping[str, str]) -> list[str]:
     for name, ref in references.items():
         _values[name] = resolve(ref, table)
     return sorted(references)
-
-
-def activate_for_run(data_root: str, run_id: str) -> list[str]:
-    """:func:`activate` with the secrets of run ``run_id``'s stored config (a stage's first step)."""
-    from itb.runs.ids import run_prefix
-    from itb.storage.store import Storage
-
-    try:
-        config: dict[str, Any] = Storage(data_root).read_json(f"{run_prefix(run_id)}/config.json")
-    except FileNotFoundError:
-        return []  # the stage itself reports the missing run
-    return activate(config.get("secrets") or {})
 
 
 def get(name: str) -> str:

@@ -141,10 +141,8 @@ def _stage_run(args: argparse.Namespace) -> int:
         os.environ.setdefault(name, str(threads))  # before polars/lightgbm are imported
     from itb.cli.logs import setup_logging
     from itb.runs.execute import execute_stage
-    from itb.secrets import activate_for_run
 
     setup_logging(args.log_format)
-    activate_for_run(args.data_root, args.run_id)  # resolve secret references, redact their values
     return execute_stage(args.data_root, args.run_id, args.stage, threads, step=args.step)
 
 
