@@ -195,7 +195,8 @@ def _stage_pids(stage: str, data_root: Path) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                # NUL-separated for an exec'd stage; one string for a forked one (its process title)
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").split()
             except OSError:
                 continue
             if b"stage" in cmdline and stage.encode() in cmdline and str(data_root).encode() in cmdline:
@@ -274,3 +275,16 @@ def test_stage_timeout(small_config_data: dict[str, Any], tmp_path: Path) -> Non
     assert "timed out after 3s" in result.stderr
     assert not (root / "merged.parquet").exists()
     assert not _stage_pids("merge", root)
+
+
+def test_a_missing_source_fails_merge_in_the_manifest_for_library_callers(
+    small_config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """run_pipeline without the CLI's input check: a failed merge on record, not an exception."""
+    small_config_data["data_sources"][0]["path"] = str(tmp_path / "nowhere.parquet")
+    result = run_pipeline(parse_config(small_config_data), backend="inprocess")
+    assert result.status == "failed"
+    stages = result.manifest["stages"]
+    assert stages["merge"]["status"] == "failed"
+    assert "data not found" in stages["merge"]["error"] and "nowhere.parquet" in stages["merge"]["error"]
+    assert stages["features"]["status"] == stages["simulate"]["status"] == "not_run"

@@ -87,6 +87,13 @@ class Backend(ABC):
     def cancel(self, handle: Any) -> None:
         """Stop the run (and release what it holds); safe to call on a finished run."""
 
+    def prepare(self, threads: int) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Called once before the first launch of a pipeline run, with its threads per stage run.
+
+        A backend may start slow helpers here (the local backend's fork server) so that they
+        overlap the runner's own planning instead of delaying the first stage.
+        """
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release backend resources at the end of a pipeline run."""
 

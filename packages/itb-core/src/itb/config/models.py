@@ -277,6 +277,9 @@ class DownloadConfig(Model):
 
 
 #: One of ``symbols``: it names a folder under the data root, so no slashes.
+#: Rows in a trailing window: a positive integer (a validation error names the offending item).
+Window = Annotated[int, Field(ge=1)]
+
 SymbolName = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 
 

@@ -31,7 +31,7 @@ import polars as pl
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
-from itb.config.models import Model
+from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
 from itb.generators.registry import Generator, register
 from itb.generators.rolling import chunks, padded, window_chunk
@@ -54,7 +54,7 @@ FUNCTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 class ItbLibConfig(Model):
     base_window: int = Field(ge=1)
-    windows: list[int] = Field(min_length=1)
+    windows: list[Window] = Field(min_length=1)
     functions: list[str] | None = Field(default=None, description="Default: all of them.")
     use_differences: bool = True
 
@@ -64,13 +64,6 @@ class ItbLibConfig(Model):
         unknown = [f for f in value or [] if f not in FUNCTIONS]
         if unknown:
             raise ValueError(f"unknown function(s) {unknown} (known: {', '.join(FUNCTIONS)})")
-        return value
-
-    @field_validator("windows")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(w < 1 for w in value):
-            raise ValueError("windows must be positive integers")
         return value
 
 

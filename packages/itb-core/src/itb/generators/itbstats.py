@@ -39,7 +39,7 @@ import polars as pl
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
-from itb.config.models import Model
+from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
 from itb.generators.postprocess import PostProcess, apply
 from itb.generators.registry import Generator, register
@@ -66,7 +66,7 @@ class StatsParameters(PostProcess):
 class ItbStatsConfig(Model):
     columns: list[str] = Field(min_length=1)
     functions: list[str] = Field(min_length=1)
-    windows: list[int] = Field(min_length=1)
+    windows: list[Window] = Field(min_length=1)
     parameters: StatsParameters = Field(default_factory=StatsParameters)
 
     @field_validator("functions")
@@ -75,13 +75,6 @@ class ItbStatsConfig(Model):
         unknown = [f for f in value if f.lower() not in ALIASES]
         if unknown:
             raise ValueError(f"unknown function(s) {unknown} (known: {', '.join(sorted(ALIASES))})")
-        return value
-
-    @field_validator("windows")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(w < 1 for w in value):
-            raise ValueError("windows must be positive integers")
         return value
 
 

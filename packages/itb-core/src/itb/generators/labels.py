@@ -22,21 +22,35 @@ from itb.generators.frames import require_columns
 from itb.generators.registry import Generator, register
 
 
-def first_cross(
-    values: NDArray[np.float64], levels: NDArray[np.float64], horizon: int, up: bool
-) -> NDArray[np.int64]:
-    """For each row t, the smallest j in 1..horizon with values[t+j] >= levels[t] (``up``) or
-    <= levels[t] (not ``up``); ``horizon + 1`` where there is none."""
-    n = values.size
-    pad = -np.inf if up else np.inf
-    levels_cmp = levels if up else -levels
+def _tables(values: NDArray[np.float64], horizon: int, up: bool) -> list[NDArray[np.float64]]:
+    """``table[k][i] = max(series[i : i + 2**k])`` (series = values, or -values when not ``up``),
+    padded past the end so blocks never run out."""
     series = values if up else -values
-    # table[k][i] = max(series[i : i + 2**k]), padded past the end so blocks never run out.
-    tables = [np.concatenate([series, np.full(horizon + 1, pad if up else -np.inf)])]
+    tables = [np.concatenate([series, np.full(horizon + 1, -np.inf)])]
     while (1 << len(tables)) <= horizon:
         prev, step = tables[-1], 1 << (len(tables) - 1)
         tables.append(np.maximum(prev[:-step], prev[step:]))
-    rows = np.arange(n)
+    return tables
+
+
+def first_cross(
+    values: NDArray[np.float64],
+    levels: NDArray[np.float64],
+    horizon: int,
+    up: bool,
+    rows: NDArray[np.int64] | None = None,
+    tables: list[NDArray[np.float64]] | None = None,
+) -> NDArray[np.int64]:
+    """For each row t, the smallest j in 1..horizon with values[t+j] >= levels[t] (``up``) or
+    <= levels[t] (not ``up``); ``horizon + 1`` where there is none.
+
+    With ``rows`` only those rows are answered (``levels`` then holds their levels, in that order);
+    ``tables`` passes :func:`_tables` of ``values`` built already."""
+    levels_cmp = levels if up else -levels
+    if tables is None:
+        tables = _tables(values, horizon, up)
+    if rows is None:
+        rows = np.arange(values.size)
     position = rows + 1  # candidate first index of the crossing
     for k in range(len(tables) - 1, -1, -1):
         block = 1 << k
@@ -47,6 +61,42 @@ def first_cross(
     base = tables[0]
     hit = (position <= rows + horizon) & (base[np.minimum(position, base.size - 1)] >= levels_cmp)
     return np.where(hit, position - rows, horizon + 1).astype(np.int64)
+
+
+def _reaches(
+    tables: list[NDArray[np.float64]], levels_cmp: NDArray[np.float64], horizon: int
+) -> NDArray[np.bool_]:
+    """Per row t: is max(series[t+1 .. t+horizon]) >= levels_cmp[t]? Two overlapping blocks of the
+    largest power of two cover the window; past the end the tables hold -inf."""
+    n = levels_cmp.size
+    k = len(tables) - 1
+    table = tables[k]
+    width = 1 << k
+    window_max = np.maximum(table[1 : n + 1], table[horizon - width + 1 : horizon - width + 1 + n])
+    return window_max >= levels_cmp  # type: ignore[no-any-return]
+
+
+class _Crossings:
+    """First crossings of one price series, its tables built once for every label that needs them.
+
+    Only rows whose level is reached at all within the horizon (one sparse-table lookup per row)
+    go through the binary search; the others have no crossing. Exact for series without NaN, where
+    "reached" is just "the window maximum is at least the level"; with NaN every row is searched."""
+
+    def __init__(self, values: NDArray[np.float64], horizon: int, up: bool) -> None:
+        self.values, self.horizon, self.up = values, horizon, up
+        self.tables = _tables(values, horizon, up)
+        self.exact_reach = not bool(np.isnan(values).any())
+
+    def reached(self, levels: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Rows whose level is reached within the horizon; all rows when that cannot be told."""
+        if not self.exact_reach:
+            return np.ones(levels.size, dtype=bool)
+        return _reaches(self.tables, levels if self.up else -levels, self.horizon)
+
+    def first(self, levels: NDArray[np.float64], rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        """:func:`first_cross` for ``rows`` only (``levels`` of every row)."""
+        return first_cross(self.values, levels[rows], self.horizon, self.up, rows, self.tables)
 
 
 class HighLow2Config(Model):
@@ -76,17 +126,25 @@ def highlow2(df: pl.DataFrame, cfg: HighLow2Config, column_prefix: str, feature_
     low = df[low_col].cast(pl.Float64).to_numpy()
     n = close.size
     known = np.arange(n) < n - cfg.horizon
+    valid = known & ~np.isnan(close)
+    ups = _Crossings(high, cfg.horizon, up=True)
+    downs = _Crossings(low, cfg.horizon, up=False)
     out = []
     for threshold, name in zip(cfg.thresholds, cfg.names, strict=True):
         frac = threshold / 100.0
         if cfg.function == "high":
-            target = first_cross(high, close * (1 + frac), cfg.horizon, up=True)
-            against = first_cross(low, close * (1 - cfg.tolerance * frac), cfg.horizon, up=False)
+            goal, goal_level = ups, close * (1 + frac)
+            stop, stop_level = downs, close * (1 - cfg.tolerance * frac)
         else:
-            target = first_cross(low, close * (1 - frac), cfg.horizon, up=False)
-            against = first_cross(high, close * (1 + cfg.tolerance * frac), cfg.horizon, up=True)
-        label = (target <= cfg.horizon) & (target < against)
-        valid = known & ~np.isnan(close)
+            goal, goal_level = downs, close * (1 - frac)
+            stop, stop_level = ups, close * (1 + cfg.tolerance * frac)
+        # Label true: the goal is crossed within the horizon, before the stop. Rows never reaching
+        # the goal are false whatever the stop does, so only the others are searched.
+        rows = np.flatnonzero(goal.reached(goal_level) & valid)
+        target = goal.first(goal_level, rows)
+        against = stop.first(stop_level, rows)
+        label = np.zeros(n, dtype=bool)
+        label[rows] = (target <= cfg.horizon) & (target < against)
         out.append(pl.Series(f"{feature_prefix}{name}", label).set(pl.Series(~valid), None))
     return pl.DataFrame(out)
 

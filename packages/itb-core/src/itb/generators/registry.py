@@ -39,19 +39,20 @@ def register(generator: Generator) -> Generator:
     return generator
 
 
-def _load_builtins() -> None:
-    # Imported for their registration side effect, on first use only (keeps `import itb` light).
+def load_builtins() -> None:
+    """Register the built-in generators. Called on first use (keeps ``import itb`` light) and by the
+    stage registry, so that processes pre-importing the stage graph have them loaded already."""
     from itb.generators import itblib, itbstats, labels, signals, talib_features  # noqa: F401
 
 
 def known_generators(kind: Kind) -> list[str]:
-    _load_builtins()
+    load_builtins()
     return sorted(name for k, name in _REGISTRY if k == kind)
 
 
 def get_generator(kind: Kind, name: str) -> Generator:
     """Look a generator up by name; ``module:function`` names a user feature function."""
-    _load_builtins()
+    load_builtins()
     if (kind, name) in _REGISTRY:
         return _REGISTRY[(kind, name)]
     if ":" in name and kind == "feature":

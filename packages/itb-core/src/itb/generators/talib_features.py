@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from itb.config.models import Model
+from itb.config.models import Model, Window
 from itb.generators import indicators as ind
 from itb.generators.frames import require_columns
 from itb.generators.postprocess import PostProcess, apply
@@ -171,7 +171,7 @@ class FunctionEntry(Model):
 class TalibConfig(Model):
     columns: list[str] | None = Field(default=None, description="Inputs of single-series functions.")
     functions: list[str | FunctionEntry] = Field(min_length=1)
-    windows: list[int] | None = Field(default=None, description="Each becomes a function's timeperiod.")
+    windows: list[Window] | None = Field(default=None, description="Each becomes a function's timeperiod.")
     names: list[str] | None = Field(
         default=None, description="Explicit output names, one per generated column, in order."
     )
@@ -191,13 +191,6 @@ class TalibConfig(Model):
         for name in names:
             get_spec(name)  # a TA-Lib-only function without the extra: a clear error
         return out
-
-    @field_validator("windows")
-    @classmethod
-    def _positive(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(w < 1 for w in value):
-            raise ValueError("windows must be positive integers")
-        return value
 
 
 @dataclass

@@ -27,7 +27,8 @@ from itb.stages.state import read_state, up_to_date
 from itb.storage.store import Storage
 
 LOG_TAIL_LINES = 30
-POLL_INTERVAL_S = 0.02
+#: How often running stage runs are checked (a backend rate-limits its own remote calls).
+POLL_INTERVAL_S = 0.005
 
 
 @dataclass
@@ -149,6 +150,7 @@ def run_pipeline(
     for lane in lanes:
         if lane.symbol is not None:  # what the symbol's stage runs read: its own config
             lane.storage.write_json(f"{run_prefix(run_id)}/config.json", lane.config.model_dump(mode="json"))
+    engine.prepare(threads)
     runner = _Runner(storage, engine, manifest, lanes, selected, workers, threads, force, reporter)
     try:
         runner.run()
@@ -326,7 +328,11 @@ class _Runner:
         if STAGES[stage].always_run:
             is_current, reason = False, "fetches new data on every run"
         else:
-            is_current, _, reason = up_to_date(STAGES[stage], lane.config, lane.storage)
+            try:
+                is_current, _, reason = up_to_date(STAGES[stage], lane.config, lane.storage)
+            except ItbError as exc:  # e.g. a data source file is missing: the stage fails, cleanly
+                self._record(lane, stage, "failed", started_at=started, ended_at=utc_now(), error=str(exc))
+                return
         if is_current and not self.force:
             state = read_state(lane.storage, stage) or {}
             self._record(

@@ -52,11 +52,23 @@ class Backtest:
 
 def positions(buy: NDArray[np.bool_], sell: NDArray[np.bool_], direction: Direction) -> NDArray[np.int8]:
     """The wanted position per row (1 long, -1 short, 0 flat): the last clean signal carried forward."""
+    return _events(buy, sell, direction)[0]
+
+
+def _events(
+    buy: NDArray[np.bool_], sell: NDArray[np.bool_], direction: Direction
+) -> tuple[NDArray[np.int8], NDArray[np.intp]]:
+    """``(position per row, rows where the position changes)``. Only rows with exactly one signal
+    (events) can change it, so the work beyond one pass over the rows scales with the events."""
     on_buy, on_sell = _TARGETS[direction]
-    event = np.where(buy & ~sell, on_buy, np.where(sell & ~buy, on_sell, 0)).astype(np.int8)
-    has_event = (buy ^ sell).astype(bool)
-    last = np.maximum.accumulate(np.where(has_event, np.arange(1, buy.size + 1), 0))
-    return np.where(last > 0, event[np.maximum(last - 1, 0)], 0).astype(np.int8)
+    n = buy.size
+    at = np.flatnonzero(buy ^ sell)
+    wanted = np.where(buy[at], on_buy, on_sell).astype(np.int8)
+    position = np.zeros(n, dtype=np.int8)
+    if at.size:
+        position[at[0] :] = np.repeat(wanted, np.diff(at, append=n))
+    before = np.concatenate([np.zeros(1, dtype=np.int8), wanted[:-1]])
+    return position, at[wanted != before]
 
 
 def run_backtest(
@@ -79,9 +91,7 @@ def run_backtest(
                  "max_drawdown_pct": 0.0, "buy_and_hold_pct": 0.0, "sharpe": None,
                  "profit_per_month_pct": None, "exposure": 0.0}  # fmt: skip
         return Backtest(empty, [], [], np.ones(0), np.zeros(0, dtype=np.int8))
-    position = positions(buy, sell, direction)
-    previous = np.concatenate([[0], position[:-1]]).astype(np.int8)
-    changes = np.flatnonzero(position != previous)
+    position, changes = _events(buy, sell, direction)
     entries = changes[position[changes] != 0]
     following = np.searchsorted(changes, entries, side="right")
     open_at_end = following >= changes.size
@@ -97,20 +107,30 @@ def run_backtest(
     before = np.concatenate([[1.0], after[:-1]])
 
     # equity per row: the trade entered last at or before the row, marked to market until its exit
-    rows = np.arange(n)
-    trade = np.searchsorted(entries, rows, side="right") - 1
-    has_trade = trade >= 0
-    k = np.maximum(trade, 0)
     if entries.size:
+        # the trade of each row from the first entry on (rows before it have equity 1)
+        first = int(entries[0])
+        k = np.repeat(np.arange(entries.size), np.diff(entries, append=n))
+        rows = np.arange(first, n)
+        prices_k = prices[first:]
         entry_price = entry_prices[k]
-        mark = np.where(side[k] > 0, prices / (entry_price * cost_in), 1 + cost_out - prices / entry_price)
-        held = has_trade & (rows < exits[k])
-        equity = np.where(held, before[k] * mark, np.where(has_trade, after[k], 1.0))
+        if (side > 0).all():
+            mark = prices_k / (entry_price * cost_in)
+        elif (side < 0).all():
+            mark = 1 + cost_out - prices_k / entry_price
+        else:
+            mark = np.where(
+                side[k] > 0, prices_k / (entry_price * cost_in), 1 + cost_out - prices_k / entry_price
+            )
+        held = rows < exits[k]
+        equity = np.ones(n)
+        equity[first:] = np.where(held, before[k] * mark, after[k])
     else:
         equity = np.ones(n)
-    peak = np.maximum.accumulate(np.concatenate([[1.0], equity]))[1:]
+    shifted = np.concatenate([[1.0], equity])  # equity before each row
+    peak = np.maximum.accumulate(shifted)[1:]
     drawdown = 1 - equity / peak
-    bar_returns = np.diff(np.concatenate([[1.0], equity])) / np.concatenate([[1.0], equity[:-1]])
+    bar_returns = (shifted[1:] - shifted[:-1]) / shifted[:-1]
     std = float(bar_returns.std())
     sharpe = (
         round(float(bar_returns.mean()) / std * math.sqrt(bars_per_year), 6)

@@ -8,6 +8,10 @@ model ``train`` would on the same rows. Models are stored without pickle:
   so predicting needs no scikit-learn, only training does (the optional extra ``itb-core[lc]``).
 
 Optional scaling (``Algorithm.scale``) is fitted on the training rows only and saved with the model.
+
+A ``gb`` model whose trees all have one split (the default, ``GB_DEFAULTS``) is scored by the exact
+vectorised predictor of :mod:`itb.stages.additive`, compiled from the model text; LightGBM is then
+not even imported. Any other booster is scored by ``Booster.predict``.
 """
 
 from __future__ import annotations
@@ -20,18 +24,24 @@ from numpy.typing import NDArray
 
 from itb.config.models import Algorithm
 from itb.errors import ConfigError, DataError
+from itb.stages.additive import Additive, compile_additive, compile_model_text
 from itb.stages.lgbm import import_lightgbm
 from itb.storage.store import Storage, WriteResult
 
 Matrix = NDArray[np.float64]
 
+#: Depth-1 boosting (stumps), as the reference project (asavinov/intelligent-trading-bot) does. On
+#: BTCUSDT 1m with 13 features, stumps beat 200 trees of 31 leaves on holdout AUC in both 2023 and
+#: 2024 (the deeper trees overfit the noise), train in less than half the time, and make an additive
+#: model that :mod:`itb.stages.additive` scores exactly with one ``searchsorted`` per feature.
+#: 150 rounds at 0.1 scored like 300 at 0.05 and 1500 at 0.01 (the reference's choice).
 GB_DEFAULTS: dict[str, Any] = {
     "objective": "binary",
-    "learning_rate": 0.05,
-    "num_leaves": 31,
-    "min_data_in_leaf": 200,
+    "max_depth": 1,
+    "learning_rate": 0.1,
+    "lambda_l1": 1.0,
     "lambda_l2": 1.0,
-    "num_boost_round": 200,
+    "num_boost_round": 150,
 }
 #: lbfgs converges in a fraction of the time of the reference project's 'sag' on scaled features.
 LC_DEFAULTS: dict[str, Any] = {"C": 1.0, "solver": "lbfgs", "max_iter": 200, "tol": 1e-4}
@@ -49,9 +59,19 @@ def model_files(name: str, algorithm: Algorithm) -> list[str]:
 
 
 def lightgbm_params(user: dict[str, Any], seed: int, threads: int) -> tuple[dict[str, Any], int]:
-    """LightGBM parameters with determinism forced: fixed seed, row-wise histograms, explicit threads."""
-    params = {**GB_DEFAULTS, **user}
-    rounds = int(params.pop("num_boost_round", params.pop("n_estimators", 200)))
+    """LightGBM parameters: ``GB_DEFAULTS`` overridden by the user's, with determinism forced (fixed
+    seed, row-wise histograms, explicit threads).
+
+    A user who sets ``num_leaves`` (and no ``max_depth``) asks for trees of that size, so the default
+    ``max_depth: 1`` is dropped rather than silently capping them at one split.
+    """
+    defaults = dict(GB_DEFAULTS)
+    if "num_leaves" in user and "max_depth" not in user:
+        defaults.pop("max_depth")
+    if "n_estimators" in user:
+        defaults.pop("num_boost_round")
+    params = {**defaults, **user}
+    rounds = int(params.pop("num_boost_round", params.pop("n_estimators", GB_DEFAULTS["num_boost_round"])))
     params.update(seed=seed, deterministic=True, num_threads=threads, verbose=-1, force_row_wise=True)
     return params, rounds
 
@@ -86,14 +106,39 @@ class TrainedModel:
     algorithm: Algorithm
     features: list[str]
     scaler: Scaler | None = None
-    booster: Any = None  # gb: a lightgbm.Booster
+    booster: Any = None  # gb: a lightgbm.Booster (when loaded: made from model_text on first use)
+    model_text: str | None = None  # gb, loaded: LightGBM's text model
     coef: Matrix | None = None  # lc
     intercept: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    _additive: Additive | None = field(default=None, repr=False)
+    _compiled: bool = field(default=False, repr=False)
 
     @property
     def regression(self) -> bool:
         return self.algorithm.regression
+
+    def additive(self) -> Additive | None:
+        """A ``gb`` booster of stumps compiled for :mod:`itb.stages.additive`, else None.
+
+        Compiled on first use (not when training, which never scores): ~10 ms for 150 stumps.
+        """
+        if not self._compiled:
+            if self.algorithm.algo != "gb":
+                self._additive = None
+            elif self.model_text is not None:
+                self._additive = compile_model_text(self.model_text)
+            else:
+                self._additive = compile_additive(self.booster)
+            self._compiled = True
+        return self._additive
+
+    def lightgbm_booster(self) -> Any:
+        """The ``lightgbm.Booster``; a loaded model builds it on first use, so that scoring stumps
+        never imports LightGBM (a quarter of a second per process)."""
+        if self.booster is None and self.model_text is not None:
+            self.booster = import_lightgbm().Booster(model_str=self.model_text)
+        return self.booster
 
     def predict(self, x: Matrix, threads: int = 1) -> Matrix:
         """Scores: the positive-class probability of a classifier, the value of a regressor."""
@@ -102,7 +147,10 @@ class TrainedModel:
         if self.scaler is not None:
             x = self.scaler.transform(x)
         if self.algorithm.algo == "gb":
-            return np.asarray(self.booster.predict(x, num_threads=threads), dtype=np.float64)
+            additive = self.additive()
+            if additive is not None and x.ndim == 2 and x.shape[1] == additive.num_features:
+                return additive.predict(x)  # booster.predict's result within 1e-12, many times faster
+            return np.asarray(self.lightgbm_booster().predict(x, num_threads=threads), dtype=np.float64)
         assert self.coef is not None
         return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
 
@@ -117,7 +165,7 @@ class TrainedModel:
         }
         written = {}
         if self.algorithm.algo == "gb":
-            text = without_thread_count(self.booster.model_to_string())
+            text = without_thread_count(self.lightgbm_booster().model_to_string())
             written[f"models/{self.name}.txt"] = storage.write_text(f"models/{self.name}.txt", text)
         else:
             assert self.coef is not None
@@ -180,9 +228,8 @@ def load_model(storage: Storage, name: str) -> TrainedModel:
     algorithm = Algorithm.model_validate(meta["algorithm"])
     scaler = Scaler.from_dict(meta["scaler"]) if meta.get("scaler") else None
     if algorithm.algo == "gb":
-        lgb = import_lightgbm()
-        booster = lgb.Booster(model_str=storage.read_bytes(f"models/{name}.txt").decode())
-        return TrainedModel(name, algorithm, meta["features"], scaler, booster=booster, meta=meta)
+        text = storage.read_bytes(f"models/{name}.txt").decode()
+        return TrainedModel(name, algorithm, meta["features"], scaler, model_text=text, meta=meta)
     return TrainedModel(
         name, algorithm, meta["features"], scaler, coef=np.asarray(meta["coef"], dtype=np.float64),
         intercept=float(meta["intercept"]), meta=meta,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy.ma  # noqa: F401  (polars checks for masked arrays whenever it builds a frame from numpy)
+
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
+from itb.generators import registry as _generators
 from itb.stages.base import Stage
 from itb.stages.download import DownloadStage
 from itb.stages.features import FeaturesStage
@@ -14,6 +17,10 @@ from itb.stages.rolling import PredictRollingStage
 from itb.stages.signals import SignalsStage
 from itb.stages.simulate import SimulateStage
 from itb.stages.train import TrainStage
+
+# Every stage run validates its config's generators, so load the built-in ones with the stage graph:
+# a process that imports this module ahead of time (a fork server) then has them ready.
+_generators.load_builtins()
 
 STAGES: dict[str, Stage] = {
     s.name: s

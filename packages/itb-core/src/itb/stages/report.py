@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -36,16 +35,23 @@ def _reduce(x: Array, y: Array, buckets: int = PLOT_W) -> tuple[Array, Array]:
     if y.size <= 2 * buckets:
         return x, y
     edges = np.linspace(0, y.size, buckets + 1).astype(int)
-    xs, ys = [], []
-    for lo, hi in pairwise(edges):
-        if hi <= lo:
-            continue
-        part = y[lo:hi]
-        i, j = int(np.argmin(part)), int(np.argmax(part))
-        for k in sorted({i, j}):
-            xs.append(x[lo + k])
-            ys.append(part[k])
-    return np.asarray(xs), np.asarray(ys)
+    starts = edges[:-1][edges[1:] > edges[:-1]]  # non-empty buckets
+    lengths = np.diff(np.append(starts, y.size))
+    bucket = np.repeat(np.arange(starts.size), lengths)
+    lowest = _first_where(y == np.repeat(np.minimum.reduceat(y, starts), lengths), bucket, starts.size)
+    highest = _first_where(y == np.repeat(np.maximum.reduceat(y, starts), lengths), bucket, starts.size)
+    first, second = np.minimum(lowest, highest), np.maximum(lowest, highest)
+    picks = np.stack([first, second], axis=1).ravel()
+    picks = picks[np.stack([np.ones(first.size, dtype=bool), second != first], axis=1).ravel()]
+    return x[picks], y[picks]
+
+
+def _first_where(mask: NDArray[np.bool_], bucket: NDArray[np.int64], count: int) -> NDArray[np.int64]:
+    """Per bucket, the first row where ``mask`` holds (every bucket has one)."""
+    rows = np.flatnonzero(mask)
+    _, first = np.unique(bucket[rows], return_index=True)
+    assert first.size == count
+    return rows[first]
 
 
 def _fmt_time(ms: float) -> str:

@@ -26,7 +26,7 @@ from itb.stages.base import Stage, StageContext, StageResult
 from itb.stages.dataset import TrainingTable, load_training_table
 from itb.stages.labels import label_horizon
 from itb.stages.models import fit_model, model_name
-from itb.stages.predict import model_metrics
+from itb.stages.predict import model_metrics, score_rows
 from itb.stages.state import read_state
 from itb.stages.train import label_values, training_rows
 from itb.storage.store import Storage
@@ -110,7 +110,7 @@ def predict_step(
     train_from, train_to, predict_from, predict_to = plan.window(k)
     window = table.df[train_from:train_to]
     target = table.df[predict_from:predict_to]
-    x_target = target.select(table.features).to_numpy().astype(np.float64)
+    x_target = target.select(table.features).to_numpy().astype(np.float64, copy=False)
     known = ~np.isnan(x_target).any(axis=1)
     columns: dict[str, Any] = {"timestamp": target["timestamp"]}
     for label in config.train.labels:
@@ -120,13 +120,12 @@ def predict_step(
                 f"predict_rolling step {k}: only {usable.height} usable training rows for {label!r} "
                 f"(rows {train_from}..{train_to - 1})"
             )
-        x = usable.select(table.features).to_numpy().astype(np.float64)
+        x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
         for algorithm in config.train.algorithms:
             name = model_name(label, algorithm.name)
             y = label_values(usable, label, algorithm.regression)
             model = fit_model(name, algorithm, table.features, x, y, seed=config.train.seed, threads=threads)
-            scores = np.full(target.height, np.nan)
-            scores[known] = model.predict(x_target[known], threads)
+            scores = score_rows(model, x_target, known, threads)
             columns[name] = pl.Series(name, scores).fill_nan(None)
     return pl.DataFrame(columns)
 
@@ -149,6 +148,7 @@ def _assemble(scores: pl.DataFrame, storage: Storage) -> pl.DataFrame:
 class PredictRollingStage(Stage):
     name = "predict_rolling"
     deps = ("features", "labels")
+    version = 2  # 2: gb defaults are stumps (GB_DEFAULTS)
 
     def applicable(self, config: PipelineConfig) -> bool:
         return config.rolling is not None

@@ -23,6 +23,7 @@ from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
 from itb.stages.backtest import Backtest, run_backtest
 from itb.stages.base import Stage, StageContext, StageResult
+from itb.stages.report import render_report
 
 YEAR_MS = 365.25 * 86_400_000
 
@@ -108,8 +109,6 @@ class SimulateStage(Stage):
             "simulation_equity.parquet": ctx.storage.write_parquet("simulation_equity.parquet", equity),
         }
         if sim.report:
-            from itb.stages.report import render_report
-
             score = grid_score_column(config) if sim.grid else _default_score(config, signals)
             html = render_report(
                 title=f"{config.symbol} {config.freq} — backtest ({sim.span}, {sim.direction})",

@@ -39,7 +39,7 @@ def label_values(rows: pl.DataFrame, label: str, regression: bool) -> np.ndarray
 class TrainStage(Stage):
     name = "train"
     deps = ("features", "labels")
-    version = 2
+    version = 3  # 3: gb defaults are stumps (GB_DEFAULTS), so models trained by 2 are stale
 
     def outputs(self, config: PipelineConfig) -> list[str]:
         return [
@@ -93,7 +93,7 @@ class TrainStage(Stage):
             usable = training_rows(train_rows, table.features, label)
             if usable.height < 100:
                 raise DataError(f"train: only {usable.height} usable rows for label {label!r}")
-            x = usable.select(table.features).to_numpy().astype(np.float64)
+            x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
             for algorithm in wanted:
                 name = model_name(label, algorithm.name)
                 y = label_values(usable, label, algorithm.regression)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -54,21 +55,81 @@ def resolve_source(source: DataSource, config: PipelineConfig) -> list[str]:
     return [location]
 
 
+#: Fingerprints of source files read by this process, by (url, size, mtime_ns, inode): the stage key
+#: (:meth:`MergeStage.external_fingerprints`) and the read itself hash each file once between them.
+_FINGERPRINTS: dict[tuple[str, int, int, int], str] = {}
+
+
+def _local_stat(url: str) -> os.stat_result | None:
+    """``os.stat`` of a source that is a local file; None for remote URLs."""
+    if "://" in url and not url.startswith("file://"):
+        return None
+    try:
+        return os.stat(url.removeprefix("file://"))
+    except OSError:
+        return None
+
+
+def _cache_key(url: str, stat: os.stat_result) -> tuple[str, int, int, int]:
+    return (url, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+def source_fingerprint(url: str) -> str:
+    """SHA-256 of a source file's bytes (of a local file unchanged since, from this process's cache)."""
+    stat = _local_stat(url)
+    if stat is not None and (known := _FINGERPRINTS.get(_cache_key(url, stat))) is not None:
+        return known
+    fs, path = filesystem(url)
+    data = fs.cat_file(path)
+    fingerprint = fingerprint_bytes(data)
+    if stat is not None:
+        _FINGERPRINTS[_cache_key(url, stat)] = fingerprint
+    return fingerprint
+
+
+def _read_file(url: str) -> tuple[pl.DataFrame, str]:
+    stat = _local_stat(url)
+    known = _FINGERPRINTS.get(_cache_key(url, stat)) if stat is not None else None
+    try:
+        if known is not None:  # hashed already: let polars map the file itself
+            frame = pl.read_parquet(url.removeprefix("file://"))
+            after = _local_stat(url)
+            if after is None or stat is None or _cache_key(url, after) != _cache_key(url, stat):
+                return _read_file_bytes(url)  # replaced while we read it: read and hash again
+            return frame, known
+        return _read_file_bytes(url)
+    except DataError:
+        raise
+    except Exception as exc:  # polars raises several error types for corrupt files
+        raise DataError(f"{url}: not a readable Parquet file: {exc}") from None
+
+
+def _read_file_bytes(url: str) -> tuple[pl.DataFrame, str]:
+    fs, path = filesystem(url)
+    stat = _local_stat(url)
+    data = fs.cat_file(path)
+    fingerprint = fingerprint_bytes(data)
+    if stat is not None and len(data) == stat.st_size:
+        _FINGERPRINTS[_cache_key(url, stat)] = fingerprint
+    try:
+        frame = pl.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # polars raises several error types for corrupt files
+        raise DataError(f"{url}: not a readable Parquet file: {exc}") from None
+    return frame, fingerprint
+
+
 def read_source(source: DataSource, config: PipelineConfig) -> tuple[pl.DataFrame, str]:
     """Read a source's klines (sorted by time) and a fingerprint of its bytes."""
     frames = []
     digest = []
     for url in resolve_source(source, config):
-        fs, path = filesystem(url)
-        data = fs.cat_file(path)
-        digest.append(fingerprint_bytes(data))
-        try:
-            frame = pl.read_parquet(io.BytesIO(data))
-        except Exception as exc:  # polars raises several error types for corrupt files
-            raise DataError(f"{url}: not a readable Parquet file: {exc}") from None
+        frame, fingerprint = _read_file(url)
+        digest.append(fingerprint)
         missing = [c for c in ("timestamp", "open", "high", "low", "close") if c not in frame.columns]
         if missing:
             raise DataError(f"{url}: missing kline column(s) {missing}; has {frame.columns}")
         frames.append(frame)
     df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    return df.sort("timestamp"), fingerprint_bytes("".join(digest).encode())
+    if df.height > 1 and not df["timestamp"].is_sorted():
+        df = df.sort("timestamp")
+    return df, fingerprint_bytes("".join(digest).encode())
