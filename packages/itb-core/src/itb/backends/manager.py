@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from importlib.metadata import version as dist_version
 from typing import Any
@@ -10,6 +11,7 @@ import pluggy
 
 from itb.backends.base import Backend, BackendInfo
 from itb.backends.hookspecs import PROJECT, ItbSpec
+from itb.config.models import BackendSettings
 from itb.errors import ConfigError
 
 
@@ -39,6 +41,22 @@ def create_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Ba
         raise ConfigError(f"unknown backend {name!r} (installed: {', '.join(sorted(available))})")
     info = available[name]
     return info.factory(dict(options or {})), info
+
+
+def resolve_parallelism(
+    settings: BackendSettings,
+    default_workers: int | None,
+    workers: int | None = None,
+    threads: int | None = None,
+) -> tuple[int, int]:
+    """``(workers, threads per stage run)``: explicit values, then the config, then defaults.
+
+    Workers default to the backend's preference or the CPU count; threads to CPU count / workers
+    (so parallel stages never oversubscribe the machine: one thread each on 2 cores).
+    """
+    workers = workers or settings.workers or default_workers or os.cpu_count() or 1
+    threads = threads or settings.threads or max(1, (os.cpu_count() or 1) // workers)
+    return workers, threads
 
 
 def plugins() -> list[dict[str, str]]:

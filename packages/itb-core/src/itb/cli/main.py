@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from itb import __version__
@@ -156,27 +157,66 @@ def _azure(argv: list[str]) -> int:
     return azure_main(argv)
 
 
+def _early_backend(args: argparse.Namespace) -> Any:
+    """The run's backend, created and prepared from the raw config before it is validated.
+
+    Validating a config imports polars, numpy and every generator (about half a second); the
+    local backend's fork server imports the same. Starting the backend first lets both happen at
+    once. This is a guess from the unvalidated ``backend`` section: :func:`_run` uses it only if the
+    validated config asks for the same backend settings, and closes it otherwise (or on any error).
+    """
+    from itb.backends.manager import create_backend, resolve_parallelism
+    from itb.config import jsonc
+    from itb.config.models import BackendSettings
+
+    if args.dry_run:
+        return None
+    try:
+        raw = jsonc.loads(Path(args.config).read_text(encoding="utf-8"))
+        settings = BackendSettings.model_validate(raw.get("backend") or {})
+        name = args.backend or settings.name
+        engine, info = create_backend(name, settings.options.get(name))
+    except Exception:  # load_config reports any problem properly right after
+        return None
+    workers, threads = resolve_parallelism(settings, info.default_workers, args.workers, args.threads)
+    engine.prepare(threads)
+    return argparse.Namespace(engine=engine, name=name, settings=settings, workers=workers, threads=threads)
+
+
 def _run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    early = _early_backend(args)  # first: everything imported below overlaps its warm-up
+    try:
+        from itb.config import load_config
+
+        config = load_config(args.config, check_inputs=True)
+    except BaseException:
+        if early is not None:
+            early.engine.close()
+        raise
     from rich.console import Console
 
     from itb.cli.report import HumanReporter, JsonReporter, print_summary
-    from itb.config import load_config
     from itb.runs.runner import run_pipeline
 
-    started = time.perf_counter()
-    config = load_config(args.config, check_inputs=True)
+    backend, workers, threads = args.backend, args.workers, args.threads
+    if early is not None:
+        if early.name == (args.backend or config.backend.name) and early.settings == config.backend:
+            backend, workers, threads = early.engine, early.workers, early.threads
+        else:
+            early.engine.close()
     console = Console(stderr=True, highlight=False)
     reporter = JsonReporter() if args.log_format == "json" else HumanReporter(console)
     result = run_pipeline(
         config,
-        backend=args.backend,
+        backend=backend,
         data_root=args.data_root,
         force=args.force,
         only=args.only,
         start=args.start,
         dry_run=args.dry_run,
-        workers=args.workers,
-        threads=args.threads,
+        workers=workers,
+        threads=threads,
         config_source=args.config,
         reporter=reporter,
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itb.backends.base import Backend, StageRunSpec
-from itb.backends.manager import create_backend
+from itb.backends.manager import create_backend, resolve_parallelism
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError, ItbError
 from itb.runs.execute import result_name
@@ -77,10 +77,6 @@ def select_stages(config: PipelineConfig, only: list[str] | None, start: str | N
     return [s for s in planned if s in chosen]
 
 
-def default_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
 def run_pipeline(
     config: PipelineConfig,
     *,
@@ -111,52 +107,53 @@ def run_pipeline(
     else:
         engine, info = create_backend(backend_name, config.backend.options.get(backend_name))
         default_workers = info.default_workers
-    workers = workers or config.backend.workers or default_workers or os.cpu_count() or 1
-    threads = threads or config.backend.threads or default_threads(workers)
-    targets: list[tuple[str | None, PipelineConfig]] = (
-        [(symbol, config.for_symbol(symbol)) for symbol in config.symbols]
-        if config.symbols
-        else [(None, config)]
-    )
-    selected = select_stages(targets[0][1], only, start)
-    run_id = new_run_id()
-    manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now())
-    manifest.update(selected=selected, workers=workers, threads_per_stage=threads)
-    lanes: list[_Lane] = []
-    for symbol, lane_config in targets:
-        if symbol is None:
-            section, lane_storage = manifest, storage
-        else:
-            manifest.pop("stages", None)
-            section = {"data_root": lane_config.data_root, "config_hash": config_hash(lane_config),
-                       "status": "running", "stages": {}}  # fmt: skip
-            manifest.setdefault("symbols", {})[symbol] = section
-            lane_storage = Storage(lane_config.data_root)
-        lanes.append(_Lane(symbol, lane_config, lane_storage, section, list(selected)))
-    if dry_run:
-        manifest["status"] = "dry_run"
+    try:  # whatever happens, the backend releases what it started (a fork server, say)
+        workers, threads = resolve_parallelism(config.backend, default_workers, workers, threads)
+        targets: list[tuple[str | None, PipelineConfig]] = (
+            [(symbol, config.for_symbol(symbol)) for symbol in config.symbols]
+            if config.symbols
+            else [(None, config)]
+        )
+        selected = select_stages(targets[0][1], only, start)
+        run_id = new_run_id()
+        manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now())
+        manifest.update(selected=selected, workers=workers, threads_per_stage=threads)
+        lanes: list[_Lane] = []
+        for symbol, lane_config in targets:
+            if symbol is None:
+                section, lane_storage = manifest, storage
+            else:
+                manifest.pop("stages", None)
+                section = {"data_root": lane_config.data_root, "config_hash": config_hash(lane_config),
+                           "status": "running", "stages": {}}  # fmt: skip
+                manifest.setdefault("symbols", {})[symbol] = section
+                lane_storage = Storage(lane_config.data_root)
+            lanes.append(_Lane(symbol, lane_config, lane_storage, section, list(selected)))
+        if dry_run:
+            manifest["status"] = "dry_run"
+            for lane in lanes:
+                lane.section["status"] = "dry_run"
+            manifest["plan"] = [
+                engine.describe(
+                    StageRunSpec(run_id, s, lane.config.data_root, threads, step=step, symbol=lane.symbol)
+                )
+                for lane in lanes
+                for s in selected
+                for step in [*_planned_steps(s, lane.config, lane.storage), None]
+            ]
+            return RunResult(run_id, "dry_run", manifest, storage)
+        storage.write_json(f"{run_prefix(run_id)}/config.json", config.model_dump(mode="json"))
         for lane in lanes:
-            lane.section["status"] = "dry_run"
-        manifest["plan"] = [
-            engine.describe(
-                StageRunSpec(run_id, s, lane.config.data_root, threads, step=step, symbol=lane.symbol)
-            )
-            for lane in lanes
-            for s in selected
-            for step in [*_planned_steps(s, lane.config, lane.storage), None]
-        ]
-        return RunResult(run_id, "dry_run", manifest, storage)
-    storage.write_json(f"{run_prefix(run_id)}/config.json", config.model_dump(mode="json"))
-    for lane in lanes:
-        if lane.symbol is not None:  # what the symbol's stage runs read: its own config
-            lane.storage.write_json(f"{run_prefix(run_id)}/config.json", lane.config.model_dump(mode="json"))
-    engine.prepare(threads)
-    runner = _Runner(storage, engine, manifest, lanes, selected, workers, threads, force, reporter)
-    try:
+            if lane.symbol is not None:  # what the symbol's stage runs read: its own config
+                lane.storage.write_json(
+                    f"{run_prefix(run_id)}/config.json", lane.config.model_dump(mode="json")
+                )
+        engine.prepare(threads)
+        runner = _Runner(storage, engine, manifest, lanes, selected, workers, threads, force, reporter)
         runner.run()
+        return RunResult(run_id, manifest["status"], manifest, storage)
     finally:
         engine.close()
-    return RunResult(run_id, manifest["status"], manifest, storage)
 
 
 @dataclass(eq=False)
