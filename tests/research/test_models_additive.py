@@ -90,13 +90,13 @@ def test_default_gb_is_stumps_and_scores_exactly(sample: tuple[np.ndarray, ...],
     x, y, _ = sample
     assert GB_DEFAULTS["max_depth"] == 1
     model = fit_model("y_gb", Algorithm(name="gb"), list("abcde"), x, y, seed=1, threads=1)
-    compiled = model.additive()
+    compiled = model.additive
     assert compiled is not None and compiled.transform == "sigmoid"
     assert model.predict(x) == pytest.approx(model.booster.predict(x), abs=TOLERANCE)
     storage = Storage(str(tmp_path))
     model.save(storage, {"label": "y"})
     loaded = load_model(storage, "y_gb")
-    assert loaded.additive() is not None
+    assert loaded.additive is not None
     assert np.array_equal(loaded.predict(x), model.predict(x))
     assert loaded.booster is None  # scoring stumps did not need LightGBM
     assert loaded.lightgbm_booster().predict(x) == pytest.approx(loaded.predict(x), abs=TOLERANCE)
@@ -207,7 +207,7 @@ def test_other_models_fall_back_to_lightgbm(sample: tuple[np.ndarray, ...]) -> N
     # through TrainedModel: the deep model scores with LightGBM, exactly
     algorithm = Algorithm(name="gb", params={"num_leaves": 7, "num_boost_round": 20})
     model = fit_model("y_gb", algorithm, list("abcde"), x, y, seed=1, threads=1)
-    assert model.additive() is None
+    assert model.additive is None
     assert np.array_equal(model.predict(x), model.booster.predict(x, num_threads=1))
 
 

@@ -17,6 +17,7 @@ not even imported. Any other booster is scored by ``Booster.predict``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -111,27 +112,22 @@ class TrainedModel:
     coef: Matrix | None = None  # lc
     intercept: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
-    _additive: Additive | None = field(default=None, repr=False)
-    _compiled: bool = field(default=False, repr=False)
 
     @property
     def regression(self) -> bool:
         return self.algorithm.regression
 
+    @cached_property
     def additive(self) -> Additive | None:
         """A ``gb`` booster of stumps compiled for :mod:`itb.stages.additive`, else None.
 
         Compiled on first use (not when training, which never scores): ~10 ms for 150 stumps.
         """
-        if not self._compiled:
-            if self.algorithm.algo != "gb":
-                self._additive = None
-            elif self.model_text is not None:
-                self._additive = compile_model_text(self.model_text)
-            else:
-                self._additive = compile_additive(self.booster)
-            self._compiled = True
-        return self._additive
+        if self.algorithm.algo != "gb":
+            return None
+        if self.model_text is not None:
+            return compile_model_text(self.model_text)
+        return compile_additive(self.booster)
 
     def lightgbm_booster(self) -> Any:
         """The ``lightgbm.Booster``; a loaded model builds it on first use, so that scoring stumps
@@ -147,7 +143,7 @@ class TrainedModel:
         if self.scaler is not None:
             x = self.scaler.transform(x)
         if self.algorithm.algo == "gb":
-            additive = self.additive()
+            additive = self.additive
             if additive is not None and x.ndim == 2 and x.shape[1] == additive.num_features:
                 return additive.predict(x)  # booster.predict's result within 1e-12, many times faster
             return np.asarray(self.lightgbm_booster().predict(x, num_threads=threads), dtype=np.float64)

@@ -74,48 +74,46 @@ def _cache_key(url: str, stat: os.stat_result) -> tuple[str, int, int, int]:
     return (url, stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
+def _fetch(url: str, stat: os.stat_result | None) -> tuple[bytes, str]:
+    """A source file's bytes and fingerprint; remembered for a local file whose ``stat`` (taken
+    before the read) still describes what was read."""
+    fs, path = filesystem(url)
+    try:
+        data = fs.cat_file(path)
+    except OSError as exc:  # gone or unreadable since the source was resolved
+        raise DataError(f"{url}: cannot read the source file: {exc}") from None
+    fingerprint = fingerprint_bytes(data)
+    if stat is not None and len(data) == stat.st_size:
+        _FINGERPRINTS[_cache_key(url, stat)] = fingerprint
+    return data, fingerprint
+
+
 def source_fingerprint(url: str) -> str:
     """SHA-256 of a source file's bytes (of a local file unchanged since, from this process's cache)."""
     stat = _local_stat(url)
     if stat is not None and (known := _FINGERPRINTS.get(_cache_key(url, stat))) is not None:
         return known
-    fs, path = filesystem(url)
-    data = fs.cat_file(path)
-    fingerprint = fingerprint_bytes(data)
-    if stat is not None:
-        _FINGERPRINTS[_cache_key(url, stat)] = fingerprint
-    return fingerprint
+    return _fetch(url, stat)[1]
+
+
+def _parse(url: str, source: str | io.BytesIO) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(source)
+    except Exception as exc:  # polars raises several error types for corrupt files
+        raise DataError(f"{url}: not a readable Parquet file: {exc}") from None
 
 
 def _read_file(url: str) -> tuple[pl.DataFrame, str]:
     stat = _local_stat(url)
     known = _FINGERPRINTS.get(_cache_key(url, stat)) if stat is not None else None
-    try:
-        if known is not None:  # hashed already: let polars map the file itself
-            frame = pl.read_parquet(url.removeprefix("file://"))
-            after = _local_stat(url)
-            if after is None or stat is None or _cache_key(url, after) != _cache_key(url, stat):
-                return _read_file_bytes(url)  # replaced while we read it: read and hash again
+    if stat is not None and known is not None:  # hashed already: let polars map the file itself
+        frame = _parse(url, url.removeprefix("file://"))
+        after = _local_stat(url)
+        if after is not None and _cache_key(url, after) == _cache_key(url, stat):
             return frame, known
-        return _read_file_bytes(url)
-    except DataError:
-        raise
-    except Exception as exc:  # polars raises several error types for corrupt files
-        raise DataError(f"{url}: not a readable Parquet file: {exc}") from None
-
-
-def _read_file_bytes(url: str) -> tuple[pl.DataFrame, str]:
-    fs, path = filesystem(url)
-    stat = _local_stat(url)
-    data = fs.cat_file(path)
-    fingerprint = fingerprint_bytes(data)
-    if stat is not None and len(data) == stat.st_size:
-        _FINGERPRINTS[_cache_key(url, stat)] = fingerprint
-    try:
-        frame = pl.read_parquet(io.BytesIO(data))
-    except Exception as exc:  # polars raises several error types for corrupt files
-        raise DataError(f"{url}: not a readable Parquet file: {exc}") from None
-    return frame, fingerprint
+        stat = after  # replaced while we read it: read and hash again
+    data, fingerprint = _fetch(url, stat)
+    return _parse(url, io.BytesIO(data)), fingerprint
 
 
 def read_source(source: DataSource, config: PipelineConfig) -> tuple[pl.DataFrame, str]:

@@ -137,8 +137,7 @@ class Storage:
         parent, base = final.rsplit("/", 1)
         if self.protocol in ("file", "local"):
             os.makedirs(parent, exist_ok=True)
-            tmp = f"{parent}/.{base}{TMP_MARK}{uuid.uuid4().hex}"
-            self._clean_stale_tmp(parent, base)
+            tmp = self._fresh_temporary(parent, base)
             with open(tmp, "wb") as handle:
                 handle.write(data)
                 if fsync_enabled():
@@ -153,8 +152,7 @@ class Storage:
         if self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
             self.fs.pipe_file(final, data)
         else:
-            tmp = f"{parent}/.{base}{TMP_MARK}{uuid.uuid4().hex}"
-            self._clean_stale_tmp(parent, base)
+            tmp = self._fresh_temporary(parent, base)
             self.fs.pipe_file(tmp, data)
             self.fs.mv(tmp, final)
         return WriteResult(name, fingerprint_bytes(data), len(data), rows)
@@ -163,6 +161,11 @@ class Storage:
         """Delete what a killed writer of ``name`` left behind (the runner calls it on failure)."""
         final = self.path(name)
         self._clean_stale_tmp(final.rsplit("/", 1)[0], final.rsplit("/", 1)[1])
+
+    def _fresh_temporary(self, parent: str, base: str) -> str:
+        """A new temporary name for ``parent/base``, after removing those killed writers left."""
+        self._clean_stale_tmp(parent, base)
+        return f"{parent}/.{base}{TMP_MARK}{uuid.uuid4().hex}"
 
     def _clean_stale_tmp(self, parent: str, base: str) -> None:
         """Remove temporaries of this file left by killed writers (never another file's)."""
