@@ -4,7 +4,7 @@ Three properties every function here keeps (tests prove them on real candles):
 
 * **Exact windows.** A windowed indicator's value at row t is computed from its window's rows alone,
   with a numerically stable method: means and centred second moments by pairwise combination of
-  power-of-two blocks (``windowed.moments``), CCI's mean deviation by a loop over window offsets.
+  power-of-two blocks (``windowed.moments``), CCI's mean deviation by loops over window offsets.
   No running sums over the history, so the value does not depend on where the data starts, and a
   flat window gives exactly 0 for VAR/STDDEV. TA-Lib's own rule "variance < 1e-8 -> 0" is an
   artefact of its ``E[x^2] - E[x]^2`` running sums (which lose all precision at price levels); it
@@ -33,7 +33,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from itb.generators.windowed import finite, moments, sliding_deviation
+from itb.generators.windowed import centred_deviation, finite, moments
 
 Array = NDArray[np.float64]
 
@@ -233,10 +233,9 @@ def cci(high: Array, low: Array, close: Array, window: int = 14) -> Array:
     binary typical prices differ by an ulp are flat), as TA-Lib gives 0 for zero deviation."""
     _check(window, 2)
     tp = _typical(high, low, close)
-    mean = moments(tp, window).mean
-    deviation = sliding_deviation(tp, mean, window) / window
+    offset, deviation = centred_deviation(tp, window)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(deviation <= 1e-12 * np.abs(mean), 0.0, (tp - mean) / (0.015 * deviation))
+        out = np.where(deviation <= 1e-12 * np.abs(tp), 0.0, offset / (0.015 * deviation))
     out[np.isnan(deviation)] = np.nan
     return out
 

@@ -151,19 +151,33 @@ def moments(
     return Moments(**out)
 
 
-def sliding_deviation(x: Array, center: Array, window: int) -> Array:
-    """Sum of ``|x_k - center_t|`` over each trailing window (CCI's mean deviation), by a loop over
-    window offsets in row chunks (the centre differs per row, so no block sharing is possible)."""
+def centred_deviation(x: Array, window: int) -> tuple[Array, Array]:
+    """For each trailing window: ``x_t - mean`` and the mean absolute deviation ``mean |x_k - mean|``.
+
+    Both come from the differences ``x_k - x_t`` to the newest value (exact for values within a
+    factor of two, Sterbenz), so the result is accurate relative to the window's spread, not to the
+    price level: CCI divides one by the other, and a mean rounded at the price level would leave
+    errors of ``ulp(price) / spread`` there. A loop over window offsets in row chunks (the centre
+    differs per row, so blocks cannot be shared); NaN where the window is incomplete or has a NaN.
+    """
     n = x.size
     xp = np.concatenate([np.full(window - 1, np.nan), finite(x)])
-    out = np.empty(n)
+    offset = np.empty(n)
+    deviation = np.empty(n)
     for a, b in _segments(n, window):
-        acc = np.zeros(b - a)
+        newest = xp[a + window - 1 : b + window - 1]
         scratch = np.empty(b - a)
-        c = center[a:b]
+        mean_d = np.zeros(b - a)
         for k in range(window):
-            np.subtract(xp[a + k : b + k], c, out=scratch)
+            np.subtract(xp[a + k : b + k], newest, out=scratch)
+            mean_d += scratch
+        mean_d /= window
+        acc = np.zeros(b - a)
+        for k in range(window):
+            np.subtract(xp[a + k : b + k], newest, out=scratch)
+            scratch -= mean_d
             np.abs(scratch, out=scratch)
             acc += scratch
-        out[a:b] = acc
-    return out
+        offset[a:b] = -mean_d
+        deviation[a:b] = acc / window
+    return offset, deviation
