@@ -48,8 +48,13 @@ def test_smoothen_rolling_and_ewm_match_pandas() -> None:
     assert rolling["r"].to_numpy() == pytest.approx(expected, nan_ok=True)
 
     ewm = generate("signal", "smoothen", df, {"columns": "a", "window": 8, "method": "ewm", "names": "e"})
-    reference = pd.Series(values).ewm(span=8, min_periods=4, adjust=False).mean().to_numpy()
-    assert ewm["e"].fill_null(np.nan).to_numpy() == pytest.approx(reference, nan_ok=True)
+    # The exponential mean restarts after each missing row, as pandas does on each stretch alone.
+    series = pd.Series(values)
+    stretch = series.isna().cumsum()
+    reference = series.groupby(stretch).transform(lambda s: s.ewm(span=8, min_periods=4, adjust=False).mean())
+    reference[series.isna()] = np.nan
+    assert ewm["e"].fill_null(np.nan).to_numpy() == pytest.approx(reference.to_numpy(), nan_ok=True)
+    assert ewm["e"].is_null().sum() == 3 + 3 + 3 + 3  # the NaNs; 3 rows before min_periods at each start
 
 
 def test_smoothen_point_threshold() -> None:

@@ -33,8 +33,10 @@ from pydantic import Field, field_validator
 
 from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
+from itb.generators.history import History
 from itb.generators.registry import Generator, register
 from itb.generators.rolling import chunks, padded, window_chunk
+from itb.generators.windowed import finite
 
 Array = NDArray[np.float64]
 
@@ -114,7 +116,7 @@ def generate(df: pl.DataFrame, cfg: ItbLibConfig, column_prefix: str, feature_pr
     functions = _functions(cfg)
     needed = sorted({c for f in functions for c in FUNCTIONS[f][1]})
     require_columns(df, [f"{column_prefix}{c}" for c in needed], "itblib feature set")
-    col = {c: np.ascontiguousarray(df[f"{column_prefix}{c}"].cast(pl.Float64).to_numpy()) for c in needed}
+    col = {c: finite(df[f"{column_prefix}{c}"].cast(pl.Float64).to_numpy()) for c in needed}
     if cfg.use_differences:
         col = {c: _to_diff(v) if c in ("close", "volume", "trades") else v for c, v in col.items()}
     names = iter(outputs(cfg, column_prefix, feature_prefix))
@@ -147,4 +149,11 @@ def generate(df: pl.DataFrame, cfg: ItbLibConfig, column_prefix: str, feature_pr
     return pl.DataFrame(series)
 
 
-register(Generator("itblib", "feature", ItbLibConfig, generate, outputs, doc=__doc__ or ""))
+def lookback(cfg: ItbLibConfig) -> History:
+    """The longest window (or the base window) minus one, plus one row for the differences."""
+    return History(rows=max(cfg.base_window, *cfg.windows) - 1 + (1 if cfg.use_differences else 0))
+
+
+register(
+    Generator("itblib", "feature", ItbLibConfig, generate, outputs, doc=__doc__ or "", lookback=lookback)
+)

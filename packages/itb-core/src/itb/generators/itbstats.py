@@ -17,7 +17,7 @@ Functions (output ``<feature_prefix><column>_<function>_<window>``, ``<column>``
 * ``slope``: least-squares slope per row (scipy's ``linregress`` on positions 0..n-1); 0 with
   fewer than two values, as in the reference.
 
-NaNs are treated as missing values. A row gets a value when its window (the row and the
+Nulls, NaNs and infs are treated as missing values. A row gets a value when its window (the row and the
 ``window - 1`` before it, cut at the start of the data) holds at least ``min_periods`` values
 (default ``max(1, window // 2)``, the reference's rule; ``parameters.min_periods`` overrides it,
 an int, or a fraction of the window when below 1).
@@ -41,9 +41,11 @@ from pydantic import Field, field_validator
 
 from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
+from itb.generators.history import History
 from itb.generators.postprocess import PostProcess, apply
 from itb.generators.registry import Generator, register
 from itb.generators.rolling import Windows, chunks, padded, window_chunk
+from itb.generators.windowed import finite
 
 Array = NDArray[np.float64]
 
@@ -189,7 +191,7 @@ def generate(df: pl.DataFrame, cfg: ItbStatsConfig, column_prefix: str, feature_
     series: list[pl.Series] = []
     n = df.height
     for source in sources:
-        values = np.ascontiguousarray(df[source].cast(pl.Float64).to_numpy(), dtype=np.float64)
+        values = finite(df[source].cast(pl.Float64).to_numpy())  # null, NaN, inf: missing
         results = {(f, w): np.empty(n) for f in cfg.functions for w in cfg.windows}
         padded_by_window = {w: padded(values, w) for w in cfg.windows}
         for a, b in chunks(n):  # row chunks keep the offset loops in cache; results are unchanged
@@ -204,4 +206,11 @@ def generate(df: pl.DataFrame, cfg: ItbStatsConfig, column_prefix: str, feature_
     return pl.DataFrame(series)
 
 
-register(Generator("itbstats", "feature", ItbStatsConfig, generate, outputs, doc=__doc__ or ""))
+def lookback(cfg: ItbStatsConfig) -> History:
+    """A row reads its window: ``max(windows) - 1`` rows before it."""
+    return History(rows=max(cfg.windows) - 1)
+
+
+register(
+    Generator("itbstats", "feature", ItbStatsConfig, generate, outputs, doc=__doc__ or "", lookback=lookback)
+)

@@ -10,6 +10,7 @@ import polars as pl
 from pydantic import BaseModel
 
 from itb.errors import ConfigError
+from itb.generators.history import History
 
 Kind = Literal["feature", "label", "signal"]
 
@@ -26,6 +27,8 @@ class Generator:
     fn: GeneratorFn
     outputs: OutputsFn
     doc: str = ""
+    #: (validated config) -> the history an output row needs; None: unknown (treated as all).
+    lookback: Callable[[Any], History] | None = None
 
     def validate(self, config: Mapping[str, Any]) -> Any:
         return self.config_model.model_validate(dict(config))

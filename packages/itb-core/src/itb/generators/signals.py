@@ -5,24 +5,29 @@
   0 when they are equal, whatever their level); ``max-abs`` = up where up >= down, else -down.
 ``smoothen``: the row-wise mean of one or more columns, optionally thresholded to 0/1
   (``point_threshold``), then a rolling mean over ``window`` rows (``method: rolling``, at least half
-  the window known) or an exponential mean with span ``window`` (``method: ewm``).
+  the window known; computed from each window's rows alone) or an exponential mean with span
+  ``window`` (``method: ewm``) that restarts after a missing row as at the data start.
 ``threshold_rule``: ``buy = score >= buy_signal_threshold``, ``sell = score <= sell_signal_threshold``.
 ``threshold_rule2``: the same on two scores at once: buy only when both reach their buy thresholds,
   sell only when both reach their sell thresholds.
 
-A null score never signals.
+A null score never signals. NaN and inf scores are missing (null). Each generator declares the
+history its output needs (``lookback``; ``combine`` and the threshold rules: none).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import polars as pl
 from pydantic import Field, model_validator
 
 from itb.config.models import Model
 from itb.generators.frames import require_columns
+from itb.generators.history import History, decay_rows
 from itb.generators.registry import Generator, register
+from itb.generators.rolling import chunks, padded, window_chunk
 
 
 class CombineConfig(Model):
@@ -59,21 +64,45 @@ class SmoothenConfig(Model):
     )
 
 
+def _rolling_mean(values: np.ndarray, window: int, least: int) -> np.ndarray:
+    """Mean of the known values of each trailing window (NaN with fewer than ``least``), computed
+    from the window's rows alone (offset loops, ``rolling.Windows``): start-independent."""
+    out = np.empty(values.size)
+    padded_values = padded(values, window)
+    for a, b in chunks(values.size):
+        w = window_chunk(padded_values, window, a, b)
+        out[a:b] = np.where(w.count >= least, w.mean(), np.nan)
+    return out
+
+
 def smoothen(df: pl.DataFrame, cfg: SmoothenConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
     columns = [cfg.columns] if isinstance(cfg.columns, str) else cfg.columns
     require_columns(df, columns, "smoothen signal set")
-    score = pl.mean_horizontal([pl.col(c).cast(pl.Float64) for c in columns])
+    known = [pl.col(c).cast(pl.Float64) for c in columns]
+    score = pl.mean_horizontal([pl.when(c.is_finite()).then(c) for c in known])  # NaN, inf: missing
     if cfg.point_threshold is not None:
         score = pl.when(score.is_null()).then(None).otherwise((score >= cfg.point_threshold).cast(pl.Float64))
     if cfg.window is not None and cfg.window > 1:
         least = max(1, cfg.window // 2)
         if cfg.method == "rolling":
-            score = score.rolling_mean(cfg.window, min_samples=least)
-        else:
-            # like pandas' ewm (ignore_na=False): a missing row keeps the last mean
-            score = score.ewm_mean(span=cfg.window, adjust=False, min_samples=least, ignore_nulls=False)
-            score = score.forward_fill()
+            values = df.select(score.alias("s"))["s"].to_numpy().astype(np.float64)
+            smooth = _rolling_mean(values, cfg.window, least)
+            return pl.DataFrame([pl.Series(cfg.names, smooth).fill_nan(None)])
+        # An exponential mean restarts after a missing row, exactly as at the data start (so a
+        # value depends on the rows since the last gap only; see ``lookback``).
+        stretch = score.is_null().cum_sum()
+        ewm = score.ewm_mean(span=cfg.window, adjust=False, min_samples=least, ignore_nulls=False)
+        score = pl.when(score.is_not_null()).then(ewm.over(stretch))
     return df.select(score.alias(cfg.names))
+
+
+def smoothen_lookback(cfg: SmoothenConfig) -> History:
+    """Rolling: ``window - 1`` rows; ewm: ``window // 2 - 1`` rows to start plus the decay warm-up."""
+    if cfg.window is None or cfg.window <= 1:
+        return History()
+    if cfg.method == "rolling":
+        return History(rows=cfg.window - 1)
+    return History(rows=max(1, cfg.window // 2) - 1, warmup=decay_rows(2.0 / (cfg.window + 1)))
 
 
 class ThresholdParameters(Model):
@@ -136,11 +165,35 @@ def threshold_rule2(
     return df.select(buy.fill_null(False).alias(cfg.names[0]), sell.fill_null(False).alias(cfg.names[1]))
 
 
-register(Generator("combine", "signal", CombineConfig, combine, lambda c, *_: [c.names]))
-register(Generator("smoothen", "signal", SmoothenConfig, smoothen, lambda c, *_: [c.names]))
+def _no_history(cfg: object) -> History:
+    return History()
+
+
 register(
-    Generator("threshold_rule", "signal", ThresholdRuleConfig, threshold_rule, lambda c, *_: list(c.names))
+    Generator("combine", "signal", CombineConfig, combine, lambda c, *_: [c.names], lookback=_no_history)
 )
 register(
-    Generator("threshold_rule2", "signal", ThresholdRule2Config, threshold_rule2, lambda c, *_: list(c.names))
+    Generator(
+        "smoothen", "signal", SmoothenConfig, smoothen, lambda c, *_: [c.names], lookback=smoothen_lookback
+    )
+)
+register(
+    Generator(
+        "threshold_rule",
+        "signal",
+        ThresholdRuleConfig,
+        threshold_rule,
+        lambda c, *_: list(c.names),
+        lookback=_no_history,
+    )
+)
+register(
+    Generator(
+        "threshold_rule2",
+        "signal",
+        ThresholdRule2Config,
+        threshold_rule2,
+        lambda c, *_: list(c.names),
+        lookback=_no_history,
+    )
 )

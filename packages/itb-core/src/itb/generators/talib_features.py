@@ -26,6 +26,12 @@ Output names (``<src>`` includes ``column_prefix``; ``feature_prefix`` goes in f
 
 Any other TA-Lib function goes through the optional ``ta-lib`` package (``itb-core[ta-lib]``) when
 it is installed; its outputs are named the same way (``<NAME>_<output>`` when it has several).
+
+Native functions compute every window from its own rows (start-independent, exact; see
+``indicators``), restart recursive indicators after a gap, and give null exactly where a window
+holds a missing (null, NaN, inf) input. :func:`lookback` says how many rows of history each output
+needs; functions run through the ``ta-lib`` package keep TA-Lib's running sums and are declared
+cumulative.
 """
 
 from __future__ import annotations
@@ -41,8 +47,10 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from itb.config.models import Model, Window
 from itb.generators import indicators as ind
 from itb.generators.frames import require_columns
+from itb.generators.history import History, decay_rows
 from itb.generators.postprocess import PostProcess, apply
 from itb.generators.registry import Generator, register
+from itb.generators.windowed import finite
 
 OHLCV = ("open", "high", "low", "close", "volume")
 
@@ -118,7 +126,7 @@ def _talib_spec(name: str) -> Spec:
         ) from None
     if name not in talib.get_functions():  # type: ignore[no-untyped-call]
         raise ValueError(f"unknown function {name!r}: neither native ({', '.join(sorted(SPECS))}) nor TA-Lib")
-    info = abstract.Function(name).info  # type: ignore[no-untyped-call]
+    info = abstract.Function(name).info  # type: ignore[attr-defined]
     inputs: list[str] = []
     for key, value in info["input_names"].items():
         if isinstance(value, list):
@@ -263,6 +271,44 @@ def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Cal
     return calls
 
 
+def _ema_alpha(period: int) -> float:
+    return 2.0 / (period + 1)
+
+
+def call_history(function: str, params: dict[str, Any]) -> History:
+    """The history one native call needs (TA-Lib's lookback as ``rows``; recursive indicators add
+    the warm-up of their slowest filter); functions through the ta-lib package are cumulative."""
+    p = {k: int(v) for k, v in params.items() if "period" in k}
+    w = p.get("timeperiod", 0)
+    wilder = decay_rows(1.0 / w) if w else 0
+    if function in ("MOM", "ROC", "MFI", "BETA"):
+        return History(rows=w)
+    if function in ("EMA", "DEMA", "TEMA"):
+        order = {"EMA": 1, "DEMA": 2, "TEMA": 3}[function]
+        return History(rows=order * (w - 1), warmup=decay_rows(_ema_alpha(w), order))
+    if function in ("RSI", "ATR", "NATR"):
+        return History(rows=w, warmup=wilder)
+    if function == "ADX":
+        return History(rows=2 * w - 1, warmup=2 * wilder)
+    if function == "OBV":
+        return History(cumulative=True)
+    if function == "MACD":
+        slow = max(p["fastperiod"], p["slowperiod"])
+        signal = p["signalperiod"]
+        warmup = decay_rows(_ema_alpha(slow)) + decay_rows(_ema_alpha(signal))
+        return History(rows=slow - 1 + signal - 1, warmup=warmup)
+    if function == "STOCH":
+        return History(rows=p["fastk_period"] - 1 + p["slowk_period"] - 1 + p["slowd_period"] - 1)
+    if function in SPECS:  # plain windows: SMA, SUM, VAR, STDDEV, WMA, MIN, MAX, LINEARREG*, ...
+        return History(rows=w - 1)
+    return History(rows=w, cumulative=True)
+
+
+def lookback(cfg: TalibConfig) -> History:
+    """The history the set's outputs need: the largest over its calls."""
+    return History.union(call_history(c.function, c.params) for c in _plan(cfg, "", ""))
+
+
 def outputs(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[str]:
     return [name for call in _plan(cfg, column_prefix, feature_prefix) for name in call.names]
 
@@ -283,7 +329,7 @@ def generate(df: pl.DataFrame, cfg: TalibConfig, column_prefix: str, feature_pre
     calls = _plan(cfg, column_prefix, feature_prefix)
     sources = sorted({s for call in calls for s in call.sources})
     require_columns(df, sources, "talib feature set")
-    arrays = {s: np.ascontiguousarray(df[s].cast(pl.Float64).to_numpy(), dtype=np.float64) for s in sources}
+    arrays = {s: finite(df[s].cast(pl.Float64).to_numpy()) for s in sources}  # null, inf -> NaN
     # Group outputs for post-processing: same function entry, same inputs, same output index.
     grouped: dict[tuple[Any, ...], list[tuple[str, np.ndarray]]] = {}
     order: list[str] = []
@@ -295,7 +341,8 @@ def generate(df: pl.DataFrame, cfg: TalibConfig, column_prefix: str, feature_pre
     for items in grouped.values():
         processed = apply([v for _, v in items], cfg.parameters)
         columns.update({name: v for (name, _), v in zip(items, processed, strict=True)})
-    return pl.DataFrame([pl.Series(name, columns[name]).fill_nan(None) for name in order])
+    # Missing is null, never NaN or inf (also for functions run through the ta-lib package).
+    return pl.DataFrame([pl.Series(name, finite(columns[name])).fill_nan(None) for name in order])
 
 
-register(Generator("talib", "feature", TalibConfig, generate, outputs, doc=__doc__ or ""))
+register(Generator("talib", "feature", TalibConfig, generate, outputs, doc=__doc__ or "", lookback=lookback))
