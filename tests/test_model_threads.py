@@ -6,8 +6,8 @@ import uuid
 
 import numpy as np
 from itb.config.models import Algorithm
-from itb.stages.lgbm import import_lightgbm
-from itb.stages.models import fit_model
+from itb.models.lgbm import import_lightgbm
+from itb.models.trained import fit_model
 from itb.storage import Storage
 
 

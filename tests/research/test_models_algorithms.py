@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from itb.config import parse_config
 from itb.config.models import Algorithm
+from itb.models.metrics import classification_metrics, regression_metrics
+from itb.models.trained import fit_model, load_model
 from itb.runs.runner import run_pipeline
-from itb.stages.metrics import classification_metrics, regression_metrics
-from itb.stages.models import fit_model, load_model
 from itb.storage.store import Storage
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression

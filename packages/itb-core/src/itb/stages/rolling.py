@@ -20,15 +20,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from itb import datasets
+from itb.compute.labels import label_horizon
+from itb.compute.training import TrainingTable, label_values, training_rows
 from itb.config.models import PipelineConfig, RollingConfig, parse_freq
 from itb.errors import ConfigError, DataError
+from itb.models.scoring import model_metrics, score_rows
+from itb.models.trained import fit_model, model_name
 from itb.stages.base import Stage, StageContext, StageResult
-from itb.stages.dataset import TrainingTable, load_training_table
-from itb.stages.labels import label_horizon
-from itb.stages.models import fit_model, model_name
-from itb.stages.predict import model_metrics, score_rows
 from itb.stages.state import read_state
-from itb.stages.train import label_values, training_rows
+from itb.stages.tables import read_training_table
 from itb.storage.store import Storage
 
 STEP_PREFIX = "step-"
@@ -67,7 +68,7 @@ def step_index(step: str) -> int:
 
 
 def step_output(step: str) -> str:
-    return f"rolling/{step}.parquet"
+    return datasets.rolling_step(step)
 
 
 def make_plan(config: PipelineConfig, timestamps: pl.Series) -> RollingPlan:
@@ -132,14 +133,14 @@ def predict_step(
 
 def predict_rolling_sequential(config: PipelineConfig, storage: Storage, threads: int = 1) -> pl.DataFrame:
     """Every step in one process, in order: the reference the fanned-out stage must equal."""
-    table = load_training_table(config, storage)
+    table = read_training_table(config, storage)
     plan = make_plan(config, table.df["timestamp"])
     parts = [predict_step(table, plan, k, config, threads) for k in range(plan.count)]
     return _assemble(pl.concat(parts), storage)
 
 
 def _assemble(scores: pl.DataFrame, storage: Storage) -> pl.DataFrame:
-    merged = storage.read_parquet("merged.parquet", columns=["timestamp", "close"])
+    merged = storage.read_parquet(datasets.MERGED, columns=["timestamp", "close"])
     out = scores.join(merged, on="timestamp", how="left", maintain_order="left")
     names = [c for c in scores.columns if c != "timestamp"]
     return out.select("timestamp", "close", pl.lit(True).alias("holdout"), *names)
@@ -154,7 +155,7 @@ class PredictRollingStage(Stage):
         return config.rolling is not None
 
     def outputs(self, config: PipelineConfig) -> list[str]:
-        return ["predictions_rolling.parquet", "metrics_rolling.json"]
+        return [datasets.PREDICTIONS_ROLLING, datasets.METRICS_ROLLING]
 
     def config_section(self, config: PipelineConfig) -> Any:
         train = config.train.model_dump(mode="json")
@@ -172,11 +173,11 @@ class PredictRollingStage(Stage):
     def _plan(self, config: PipelineConfig, storage: Storage) -> RollingPlan:
         if read_state(storage, "features") is None:
             raise DataError("features.parquet is not made yet")
-        timestamps = storage.read_parquet("features.parquet", columns=["timestamp"])["timestamp"]
+        timestamps = storage.read_parquet(datasets.FEATURES, columns=["timestamp"])["timestamp"]
         return make_plan(config, timestamps)
 
     def run_step(self, ctx: StageContext, step: str) -> StageResult:
-        table = load_training_table(ctx.config, ctx.storage)
+        table = read_training_table(ctx.config, ctx.storage)
         plan = make_plan(ctx.config, table.df["timestamp"])
         k = step_index(step)
         threads = ctx.config.train.threads or ctx.threads
@@ -204,7 +205,7 @@ class PredictRollingStage(Stage):
             raise DataError(
                 f"predict_rolling: steps hold {out.height} rows, expected {plan.rows - plan.start}"
             )
-        labels = ctx.storage.read_parquet("labels.parquet")[plan.start :]
+        labels = ctx.storage.read_parquet(datasets.LABELS)[plan.start :]
         metrics: dict[str, Any] = {}
         everywhere = np.ones(out.height, dtype=bool)
         for label in config.train.labels:
@@ -224,8 +225,8 @@ class PredictRollingStage(Stage):
         ctx.log.info("joined %d steps, %d predicted rows", plan.count, out.height)
         return StageResult(
             {
-                "predictions_rolling.parquet": ctx.storage.write_parquet("predictions_rolling.parquet", out),
-                "metrics_rolling.json": ctx.storage.write_json("metrics_rolling.json", document),
+                datasets.PREDICTIONS_ROLLING: ctx.storage.write_parquet(datasets.PREDICTIONS_ROLLING, out),
+                datasets.METRICS_ROLLING: ctx.storage.write_json(datasets.METRICS_ROLLING, document),
             },
             metrics={"rolling": metrics, "steps": plan.count, "rows_from": plan.start},
         )

@@ -1,4 +1,5 @@
-"""The training table shared by train and predict: features joined with labels, and the split.
+"""The training table shared by train, predict and the walk-forward steps: features joined with
+labels, and the split.
 
 Rows ``[0, holdout_start)`` are for training, minus the last ``horizon`` rows before the holdout
 (their labels look into the holdout); rows ``[holdout_start, N)`` are the held-out tail.
@@ -7,16 +8,15 @@ Rows ``[0, holdout_start)`` are for training, minus the last ``horizon`` rows be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from itb.compute.labels import label_horizon
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
-from itb.stages.labels import label_horizon
-from itb.storage.store import Storage
 
 Matrix = NDArray[np.float64]
 
@@ -37,12 +37,16 @@ class TrainingTable:
         return frame.to_numpy(order=order).astype(np.float64, copy=False)
 
 
-def load_training_table(config: PipelineConfig, storage: Storage) -> TrainingTable:
-    features = storage.read_parquet("features.parquet")
-    labels = storage.read_parquet("labels.parquet")
+def feature_names(config: PipelineConfig, features: pl.DataFrame) -> list[str]:
+    """The model inputs: ``train.features``, or every column of the features table but ``timestamp``."""
+    return config.train.features or [c for c in features.columns if c != "timestamp"]
+
+
+def training_table(config: PipelineConfig, features: pl.DataFrame, labels: pl.DataFrame) -> TrainingTable:
+    """Join the features and labels tables (same rows) and split them per ``train.holdout``."""
     if features.height != labels.height or not features["timestamp"].equals(labels["timestamp"]):
         raise DataError("features.parquet and labels.parquet cover different rows; rerun with --force")
-    names = config.train.features or [c for c in features.columns if c != "timestamp"]
+    names = feature_names(config, features)
     missing = [c for c in names if c not in features.columns]
     if missing:
         raise DataError(f"train.features: columns {missing} are not in features.parquet")
@@ -51,3 +55,14 @@ def load_training_table(config: PipelineConfig, storage: Storage) -> TrainingTab
     holdout_start = int(n * (1 - config.train.holdout))
     train_end = max(0, holdout_start - label_horizon(config))
     return TrainingTable(df, names, holdout_start, train_end)
+
+
+def training_rows(df: pl.DataFrame, features: list[str], label: str) -> pl.DataFrame:
+    """Rows a model may learn from: a known label and every feature known (past indicator warm-up)."""
+    return df.filter(pl.col(label).is_not_null() & pl.all_horizontal(pl.col(features).is_not_null()))
+
+
+def label_values(rows: pl.DataFrame, label: str, regression: bool) -> NDArray[Any]:
+    """The target of one label: floats to regress, booleans to classify."""
+    series = rows[label]
+    return series.cast(pl.Float64).to_numpy() if regression else series.cast(pl.Boolean).to_numpy()
