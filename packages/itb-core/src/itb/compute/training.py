@@ -14,7 +14,6 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from itb.compute.labels import label_horizon
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
 
@@ -35,6 +34,15 @@ class TrainingTable:
         if rows is not None:
             frame = frame[rows]
         return frame.to_numpy(order=order).astype(np.float64, copy=False)
+
+
+def label_horizon(config: PipelineConfig) -> int:
+    """The longest look-ahead of any label set (rows); training keeps this gap before the holdout.
+
+    Here, not beside the label generators: training depends on the labels' data, not their code.
+    """
+    horizons = [int(s.config.get("horizon", 0)) for s in config.label_sets]
+    return max(horizons, default=0)
 
 
 def feature_names(config: PipelineConfig, features: pl.DataFrame) -> list[str]:

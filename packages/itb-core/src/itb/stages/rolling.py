@@ -21,8 +21,7 @@ import numpy as np
 import polars as pl
 
 from itb import datasets
-from itb.compute.labels import label_horizon
-from itb.compute.training import TrainingTable, label_values, training_rows
+from itb.compute.training import TrainingTable, label_horizon, label_values, training_rows
 from itb.config.models import PipelineConfig, RollingConfig, parse_freq
 from itb.errors import ConfigError, DataError
 from itb.models.scoring import model_metrics, score_rows
