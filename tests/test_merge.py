@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from itb import datasets
 from itb.compute.merge import SourceFrame, merge_sources, merge_warnings
 from itb.config import parse_config
 from itb.errors import DataError
@@ -70,7 +71,7 @@ def merge_config(
 def run_merge(config: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
     result = run_pipeline(config, backend="inprocess", only=["merge"])
     assert result.ok, result.manifest["stages"]["merge"].get("error")
-    return result.storage.read_parquet("merged.parquet"), result.manifest["stages"]["merge"]
+    return result.storage.read_parquet(datasets.MERGED), result.manifest["stages"]["merge"]
 
 
 def test_gaps_are_filled_from_the_previous_close(tmp_path: Path) -> None:
@@ -147,7 +148,7 @@ def test_too_many_filled_rows_fail_merge_with_the_share_and_the_largest_gap(tmp_
     assert stage["status"] == "failed" and stage["exit_code"] == DataError.exit_code == 2
     assert "9.00% of the 100 rows" in stage["error"]
     assert "2024-01-01T00:40:00Z .. 2024-01-01T00:46:00Z (7 rows)" in stage["error"]
-    assert not (tmp_path / "root" / "merged.parquet").exists()
+    assert not (tmp_path / "root" / datasets.MERGED).exists()
     # the same data passes under a limit above its share
     merged, _ = run_merge(merge_config(tmp_path, tmp_path / "k.parquet", max_filled_share=0.1))
     assert merged.height == 100
