@@ -11,9 +11,10 @@ from typing import Any
 import polars as pl
 import pytest
 from itb import datasets
+from itb.compute.walk_forward import make_plan
 from itb.config import parse_config
 from itb.runs.runner import run_pipeline
-from itb.stages.rolling import make_plan, predict_rolling_sequential
+from itb.stages.rolling import predict_rolling_sequential
 from itb.storage.store import Storage
 
 from tests.conftest import itb, write_config
