@@ -7,6 +7,8 @@ Rows ``[0, holdout_start)`` are for training, minus the last ``horizon`` rows be
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -14,8 +16,9 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from itb.config.models import PipelineConfig
+from itb.config.models import Algorithm, PipelineConfig
 from itb.errors import DataError
+from itb.models.trained import TrainedModel, fit_model, model_name
 
 Matrix = NDArray[np.float64]
 
@@ -74,3 +77,46 @@ def label_values(rows: pl.DataFrame, label: str, regression: bool) -> NDArray[An
     """The target of one label: floats to regress, booleans to classify."""
     series = rows[label]
     return series.cast(pl.Float64).to_numpy() if regression else series.cast(pl.Boolean).to_numpy()
+
+
+#: Fewer usable rows than this for a label is an error, not a model.
+MIN_TRAIN_ROWS = 100
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A model fitted on the training rows, with what its metadata records about them."""
+
+    model: TrainedModel
+    label: str
+    rows: int
+    range_ms: tuple[int, int]  # first and last training row
+    target_mean: float
+    seconds: float
+
+
+def fit_label_models(
+    table: TrainingTable,
+    label: str,
+    algorithms: Sequence[Algorithm],
+    *,
+    seed: int,
+    threads: int,
+) -> list[FittedModel]:
+    """Fit one model per algorithm for ``label`` on the training rows of ``table`` (before the holdout
+    and the label horizon; rows with an unknown label or feature are skipped)."""
+    usable = training_rows(table.df[: table.train_end], table.features, label)
+    if usable.height < MIN_TRAIN_ROWS:
+        raise DataError(f"train: only {usable.height} usable rows for label {label!r}")
+    x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
+    span = (int(usable["timestamp"][0]), int(usable["timestamp"][-1]))
+    fitted = []
+    for algorithm in algorithms:
+        y = label_values(usable, label, algorithm.regression)
+        started = time.perf_counter()
+        model = fit_model(
+            model_name(label, algorithm.name), algorithm, table.features, x, y, seed=seed, threads=threads
+        )
+        seconds = round(time.perf_counter() - started, 3)
+        fitted.append(FittedModel(model, label, usable.height, span, round(float(np.mean(y)), 6), seconds))
+    return fitted

@@ -17,14 +17,13 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from itb.compute.training import TrainingTable, label_horizon, label_values, training_rows
+from itb.compute.training import MIN_TRAIN_ROWS, TrainingTable, label_horizon, label_values, training_rows
 from itb.config.models import PipelineConfig, RollingConfig, parse_freq
 from itb.errors import ConfigError, DataError
 from itb.models.scoring import score_rows
 from itb.models.trained import fit_model, model_name
 
 STEP_PREFIX = "step-"
-MIN_TRAIN_ROWS = 100
 
 
 @dataclass(frozen=True)

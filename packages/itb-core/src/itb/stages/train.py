@@ -8,17 +8,14 @@ slower, not faster).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import numpy as np
-
 from itb import datasets
-from itb.compute.training import label_values, training_rows
+from itb.compute.training import fit_label_models
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.models.modelset import HASH_KEY, feature_config_hash
-from itb.models.trained import fit_model, model_files, model_name
+from itb.models.trained import model_files, model_name
 from itb.stages.base import Stage, StageContext, StageResult
 from itb.stages.tables import read_training_table
 from itb.storage.store import Storage, WriteResult
@@ -71,7 +68,6 @@ class TrainStage(Stage):
     def _train(self, ctx: StageContext, only: str | None) -> StageResult:
         config = ctx.config
         table = read_training_table(config, ctx.storage)
-        train_rows = table.df[: table.train_end]
         threads = config.train.threads or ctx.threads
         outputs = {}
         metrics: dict[str, Any] = {}
@@ -81,34 +77,22 @@ class TrainStage(Stage):
             wanted = [a for a in config.train.algorithms if only in (None, model_name(label, a.name))]
             if not wanted:
                 continue
-            usable = training_rows(train_rows, table.features, label)
-            if usable.height < 100:
-                raise DataError(f"train: only {usable.height} usable rows for label {label!r}")
-            x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
-            for algorithm in wanted:
-                name = model_name(label, algorithm.name)
-                y = label_values(usable, label, algorithm.regression)
-                started = time.perf_counter()
-                model = fit_model(
-                    name, algorithm, table.features, x, y, seed=config.train.seed, threads=threads
-                )
-                seconds = round(time.perf_counter() - started, 3)
+            for fitted in fit_label_models(table, label, wanted, seed=config.train.seed, threads=threads):
+                model = fitted.model
                 ctx.log.info(
                     "trained %s (%s) on %d rows in %.2fs (%d threads)",
-                    name, algorithm.algo, usable.height, seconds, threads,
+                    model.name, model.algorithm.algo, fitted.rows, fitted.seconds, threads,
                 )  # fmt: skip
-                outputs.update(
-                    model.save(
-                        ctx.storage,
-                        {
-                            "label": label,
-                            "train_rows": usable.height,
-                            "train_range_ms": [int(usable["timestamp"][0]), int(usable["timestamp"][-1])],
-                            "target_mean": round(float(np.mean(y)), 6),
-                            "data_fingerprint": data_fingerprint,
-                            HASH_KEY: config_hash,
-                        },
-                    )
-                )
-                metrics[name] = {"train_rows": usable.height, "seconds": seconds, "algo": algorithm.algo}
+                meta = {
+                    "label": label,
+                    "train_rows": fitted.rows,
+                    "train_range_ms": list(fitted.range_ms),
+                    "target_mean": fitted.target_mean,
+                    "data_fingerprint": data_fingerprint,
+                    HASH_KEY: config_hash,
+                }
+                outputs.update(model.save(ctx.storage, meta))
+                metrics[model.name] = {
+                    "train_rows": fitted.rows, "seconds": fitted.seconds, "algo": model.algorithm.algo,
+                }  # fmt: skip
         return StageResult(outputs, metrics=metrics)
