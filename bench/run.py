@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from itb import datasets
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -131,7 +132,7 @@ def measure(name: str, span: str, repeat: int) -> dict[str, Any]:
         }
         for stage, record in manifest["stages"].items()
     }
-    rows = manifest["stages"]["merge"]["outputs"]["merged.parquet"]["rows"]
+    rows = manifest["stages"]["merge"]["outputs"][datasets.MERGED]["rows"]
     peak = max([children_rss, *(s["peak_rss_mb"] or 0.0 for s in stages.values())])
     return {
         "config": name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from itb.stages.backtest import backtest
+from itb.backtest.vectorised import backtest
 
 
 def frame(prices: list[float], buys: list[int], sells: list[int]) -> pl.DataFrame:

@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from itb import datasets
+from itb.compute.merge import SourceFrame, merge_sources, merge_warnings
 from itb.config import parse_config
 from itb.errors import DataError
 from itb.runs.runner import run_pipeline
@@ -37,12 +39,18 @@ def klines(timestamps: list[int], price: float = 100.0) -> pl.DataFrame:
     )
 
 
-def merge_config(tmp_path: Path, path: Path, gaps: str = "fill", extra: list[Any] | None = None) -> Any:
+def merge_config(
+    tmp_path: Path,
+    path: Path,
+    gaps: str = "fill",
+    extra: list[Any] | None = None,
+    max_filled_share: float = 1.0,  # the tables here are a few rows: one gap is a large share
+) -> Any:
     data: dict[str, Any] = {
         "symbol": "TEST",
         "data_root": str(tmp_path / "root"),
         "data_sources": [{"symbol": "TEST", "path": str(path)}, *(extra or [])],
-        "merge": {"gaps": gaps},
+        "merge": {"gaps": gaps, "max_filled_share": max_filled_share},
         "train": {"labels": ["up"], "algorithms": [{"name": "gb"}]},
         "label_sets": [
             {
@@ -63,7 +71,7 @@ def merge_config(tmp_path: Path, path: Path, gaps: str = "fill", extra: list[Any
 def run_merge(config: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
     result = run_pipeline(config, backend="inprocess", only=["merge"])
     assert result.ok, result.manifest["stages"]["merge"].get("error")
-    return result.storage.read_parquet("merged.parquet"), result.manifest["stages"]["merge"]
+    return result.storage.read_parquet(datasets.MERGED), result.manifest["stages"]["merge"]
 
 
 def test_gaps_are_filled_from_the_previous_close(tmp_path: Path) -> None:
@@ -75,9 +83,15 @@ def test_gaps_are_filled_from_the_previous_close(tmp_path: Path) -> None:
     assert filled["close"].to_list() == [101.25, 101.25]
     assert filled["open"].to_list() == filled["high"].to_list() == filled["low"].to_list() == [101.25, 101.25]
     assert filled["volume"].to_list() == [0.0, 0.0] and filled["trades"].to_list() == [0, 0]
-    report = stage["metrics"]["sources"][0]
-    assert report["missing_rows"] == 2
-    assert report["gaps"] == [{"from": "2024-01-01T00:02:00Z", "to": "2024-01-01T00:03:00Z", "missing": 2}]
+    report = stage["metrics"]["report"]
+    assert report["gap_rows_filled"] == 2 and report["filled_share"] == round(2 / 6, 6)
+    source = report["sources"][0]
+    assert source["missing_rows"] == 2
+    gap = {"start": "2024-01-01T00:02:00Z", "end": "2024-01-01T00:03:00Z", "rows": 2}
+    assert source["gaps"] == [gap] and source["largest_gap"] == gap
+    [warning] = stage["metrics"]["warnings"]
+    assert warning["kind"] == "gap_rows_filled" and warning["count"] == 2
+    assert warning["first_rows"] == ["2024-01-01T00:02:00Z"] and "filled" in warning["message"]
 
 
 def test_gaps_can_stay_null(tmp_path: Path) -> None:
@@ -92,7 +106,14 @@ def test_duplicate_timestamps_are_reported_and_dropped(tmp_path: Path) -> None:
     merged, stage = run_merge(merge_config(tmp_path, tmp_path / "k.parquet"))
     assert merged.height == 3
     assert merged["close"].to_list() == [100.25, 101.25, 103.25]  # the first of the duplicates is kept
-    assert stage["metrics"]["sources"][0]["duplicate_timestamps"] == 1
+    assert stage["metrics"]["report"]["sources"][0]["duplicates_dropped"] == 1
+    [warning] = stage["metrics"]["warnings"]
+    assert warning == {
+        "kind": "duplicates_dropped",
+        "count": 1,
+        "message": f"{tmp_path / 'k.parquet'}: 1 duplicate timestamps dropped (first kept)",
+        "first_rows": ["2024-01-01T00:01:00Z"],
+    }
 
 
 def test_second_source_with_prefix(tmp_path: Path) -> None:
@@ -102,7 +123,7 @@ def test_second_source_with_prefix(tmp_path: Path) -> None:
     merged, stage = run_merge(merge_config(tmp_path, tmp_path / "btc.parquet", extra=extra))
     assert {"close", "eth_close", "eth_volume"} <= set(merged.columns)
     assert merged["eth_close"].to_list() == [10.25, 11.25, 11.25, 12.25, 13.25]
-    assert stage["metrics"]["sources"][1]["missing_rows"] == 1
+    assert stage["metrics"]["report"]["sources"][1]["missing_rows"] == 1
 
 
 def test_off_raster_timestamp_names_file_and_row(tmp_path: Path) -> None:
@@ -112,6 +133,54 @@ def test_off_raster_timestamp_names_file_and_row(tmp_path: Path) -> None:
     )
     error = result.manifest["stages"]["merge"]["error"]
     assert str(tmp_path / "bad.parquet") in error and "row 2" in error and "not on the 1m raster" in error
+
+
+def test_too_many_filled_rows_fail_merge_with_the_share_and_the_largest_gap(tmp_path: Path) -> None:
+    # 100 candles with an outage of 7 (rows 40..46) and one of 2: 9 of 100 rows filled
+    stamps = [T0 + i * MINUTE for i in range(100) if not 40 <= i < 47 and i not in (80, 81)]
+    klines(stamps).write_parquet(tmp_path / "k.parquet")
+    result = run_pipeline(
+        merge_config(tmp_path, tmp_path / "k.parquet", max_filled_share=0.05),
+        backend="inprocess",
+        only=["merge"],
+    )
+    stage = result.manifest["stages"]["merge"]
+    assert stage["status"] == "failed" and stage["exit_code"] == DataError.exit_code == 2
+    assert "9.00% of the 100 rows" in stage["error"]
+    assert "2024-01-01T00:40:00Z .. 2024-01-01T00:46:00Z (7 rows)" in stage["error"]
+    assert not (tmp_path / "root" / datasets.MERGED).exists()
+    # the same data passes under a limit above its share
+    merged, _ = run_merge(merge_config(tmp_path, tmp_path / "k.parquet", max_filled_share=0.1))
+    assert merged.height == 100
+
+
+def test_merge_report_counts_bad_values_with_their_first_rows() -> None:
+    frame = klines([T0 + i * MINUTE for i in range(10)]).with_columns(
+        close=pl.Series([1.0, float("nan"), 3.0, float("inf"), 5.0, 6.0, float("nan"), 8.0, 9.0, 10.0]),
+        low=pl.Series([1.0, 0.0, 3.0, 4.0, -1.0, 6.0, 7.0, 8.0, 9.0, 10.0]),
+        volume=pl.Series([1.0] * 9 + [float("-inf")]),
+    )
+    merged, report = merge_sources([SourceFrame("k", frame)], "1m")
+    assert merged.height == 10 and report.gap_rows_filled == 0 and report.filled_share == 0.0
+    bad = {(b.column, b.kind): (b.count, b.first_rows) for b in report.sources[0].bad_values}
+    minute = [f"2024-01-01T00:0{i}:00Z" for i in range(10)]
+    # oracle: the positions written above
+    assert bad == {
+        ("close", "nan"): (2, [minute[1], minute[6]]),
+        ("close", "inf"): (1, [minute[3]]),
+        ("volume", "inf"): (1, [minute[9]]),
+        ("low", "non_positive"): (2, [minute[1], minute[4]]),
+    }
+    kinds = {w.kind: w for w in merge_warnings(report)}
+    assert set(kinds) == {"bad_values", "non_positive_prices"}
+    assert kinds["bad_values"].count == 4 and kinds["non_positive_prices"].count == 2
+    assert kinds["non_positive_prices"].first_rows == [minute[1], minute[4]]
+
+
+def test_merge_report_of_a_clean_source_has_no_warnings() -> None:
+    _, report = merge_sources([SourceFrame("k", klines([T0 + i * MINUTE for i in range(5)]))], "1m")
+    assert merge_warnings(report) == [] and report.largest_gap is None
+    assert report.range == ("2024-01-01T00:00:00Z", "2024-01-01T00:04:00Z")
 
 
 def test_corrupt_source_is_a_clear_error(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 
 import numpy as np
+from itb import datasets
 from itb.config.models import Algorithm
-from itb.stages.lgbm import import_lightgbm
-from itb.stages.models import fit_model
+from itb.models.lgbm import import_lightgbm
+from itb.models.trained import fit_model
 from itb.storage import Storage
 
 
@@ -22,7 +23,7 @@ def test_model_files_do_not_depend_on_thread_count() -> None:
         storage = Storage(f"memory://threads-{uuid.uuid4().hex}")
         written = model.save(storage, {})
         files.append({name: w.fingerprint for name, w in written.items()})
-        text = storage.read_bytes("models/y_gb.txt").decode()
+        text = storage.read_bytes(datasets.model_text("y_gb")).decode()
         assert "[num_threads:" not in text
         booster = import_lightgbm().Booster(model_str=text)
         assert np.allclose(booster.predict(x[:10]), model.predict(x[:10], threads=1))

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from itb import datasets
 from itb.backends.base import StageRunSpec
 from itb.backends.inprocess import InProcessBackend
 from itb.config import parse_config
@@ -20,7 +21,7 @@ from tests.conftest import itb, load_default_config, write_config
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 STAGES = ["merge", "features", "labels", "train", "predict", "signals", "simulate"]
-OUTPUTS = ["merged.parquet", "features.parquet", "labels.parquet", "predictions.parquet", "signals.parquet"]
+OUTPUTS = [datasets.MERGED, datasets.FEATURES, datasets.LABELS, datasets.PREDICTIONS, datasets.SIGNALS]
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_inprocess_run_gives_each_symbol_its_own_root_and_manifest_section(
         section = manifest["symbols"][symbol]
         assert section["status"] == "succeeded" and section["data_root"] == str(root / symbol)
         assert list(section["stages"]) == STAGES
-        for name in [*OUTPUTS, "simulation.json"]:
+        for name in [*OUTPUTS, datasets.SIMULATION]:
             assert (root / symbol / name).exists(), (symbol, name)
         stored = json.loads((root / symbol / run_prefix(result.run_id) / "config.json").read_text())
         assert stored["symbol"] == symbol and stored["data_sources"][0]["symbol"] == symbol
@@ -111,12 +112,12 @@ def test_inprocess_run_gives_each_symbol_its_own_root_and_manifest_section(
             out: info["fingerprint"]
             for s in section["stages"].values()
             for out, info in s["outputs"].items()
-            if out != "report.html"  # its title names the symbol
+            if out != datasets.REPORT  # its title names the symbol
         }
-        assert "merged.parquet" in fingerprints[symbol] and "simulation.json" in fingerprints[symbol]
+        assert datasets.MERGED in fingerprints[symbol] and datasets.SIMULATION in fingerprints[symbol]
         assert (root / symbol / section["stages"]["merge"]["log"]).exists()
     assert fingerprints["BTCUSDT"] == fingerprints["ETHUSDT"]  # the same data under two names
-    assert not (root / "merged.parquet").exists()
+    assert not (root / datasets.MERGED).exists()
     # a rerun skips every stage of every symbol
     again = run_pipeline(parse_config(multi_data), backend="inprocess")
     assert again.ok
@@ -148,7 +149,7 @@ def test_a_failure_in_one_symbol_does_not_stop_the_other(multi_data: dict[str, A
     assert "boom" in eth["stages"]["features"]["error"]
     assert eth["stages"]["merge"]["status"] == eth["stages"]["labels"]["status"] == "succeeded"
     assert eth["stages"]["train"]["status"] == eth["stages"]["simulate"]["status"] == "not_run"
-    assert (Path(multi_data["data_root"]) / "BTCUSDT" / "simulation.json").exists()
+    assert (Path(multi_data["data_root"]) / "BTCUSDT" / datasets.SIMULATION).exists()
 
 
 def test_local_backend_runs_the_symbols_stages_in_parallel(

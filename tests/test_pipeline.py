@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from itb import datasets
 from itb.config import parse_config
 from itb.runs.manifest import list_runs
 from itb.runs.runner import run_pipeline
@@ -23,7 +24,7 @@ from itb.storage import Storage
 from tests.conftest import REPO, itb, write_config
 
 STAGES = ["merge", "features", "labels", "train", "predict", "signals", "simulate"]
-PARQUET = ["merged.parquet", "features.parquet", "labels.parquet", "predictions.parquet", "signals.parquet"]
+PARQUET = [datasets.MERGED, datasets.FEATURES, datasets.LABELS, datasets.PREDICTIONS, datasets.SIGNALS]
 
 
 def manifest_of(data_root: Path, run_id: str | None = None) -> dict[str, Any]:
@@ -58,14 +59,15 @@ def first_run(
 def test_full_run_succeeds_with_every_output(first_run: tuple[Path, Path, Any]) -> None:
     _, root, result = first_run
     assert result.returncode == 0, result.stderr
-    for name in [*PARQUET, "simulation.json", "models/high_10_gb.txt", "models/low_10_gb.json"]:
+    models = [datasets.model_text("high_10_gb"), datasets.model_meta("low_10_gb")]
+    for name in [*PARQUET, datasets.SIMULATION, *models]:
         assert (root / name).exists(), name
-    merged = pl.read_parquet(root / "merged.parquet")
+    merged = pl.read_parquet(root / datasets.MERGED)
     assert merged.height == 21 * 24 * 60
     assert merged["timestamp"].diff().drop_nulls().unique().to_list() == [60_000]
-    features = pl.read_parquet(root / "features.parquet")
+    features = pl.read_parquet(root / datasets.FEATURES)
     assert "close_SMA_5" in features.columns and "close_LINEARREG_SLOPE_60" in features.columns
-    predictions = pl.read_parquet(root / "predictions.parquet")
+    predictions = pl.read_parquet(root / datasets.PREDICTIONS)
     assert {"high_10_gb", "low_10_gb", "holdout"} <= set(predictions.columns)
     scores = predictions["high_10_gb"].drop_nulls()
     assert scores.len() > 0 and scores.min() >= 0 and scores.max() <= 1  # type: ignore[operator]
@@ -85,8 +87,8 @@ def test_manifest_records_stages_inputs_outputs_and_no_secrets(first_run: tuple[
         for output in stage["outputs"].values():
             assert output["fingerprint"].startswith("sha256:")
     features = manifest["stages"]["features"]
-    assert features["inputs"]["merged.parquet"] == manifest["stages"]["merge"]["outputs"]["merged.parquet"]
-    assert features["outputs"]["features.parquet"]["rows"] == 21 * 24 * 60
+    assert features["inputs"][datasets.MERGED] == manifest["stages"]["merge"]["outputs"][datasets.MERGED]
+    assert features["outputs"][datasets.FEATURES]["rows"] == 21 * 24 * 60
     assert "sample:BTCUSDT-1m-2024Q1" in manifest["stages"]["merge"]["inputs"]
     holdout = manifest["stages"]["predict"]["metrics"]["holdout"]["high_10_gb"]
     assert 0 <= holdout["auc"] <= 1 and holdout["rows"] > 0
@@ -115,7 +117,7 @@ def test_force_into_a_second_root_gives_identical_outputs(
     second = tmp_path / "second"
     result = itb("run", str(config), "--force", "--data-root", str(second))
     assert result.returncode == 0, result.stderr
-    for name in [*PARQUET, "simulation.json"]:
+    for name in [*PARQUET, datasets.SIMULATION]:
         assert (second / name).read_bytes() == (root / name).read_bytes(), name
 
 
@@ -184,8 +186,8 @@ def test_user_functions_polars_and_pandas(small_config_data: dict[str, Any], tmp
     ]
     result = run_pipeline(parse_config(small_config_data), backend="inprocess", only=["merge", "features"])
     assert result.ok, result.manifest
-    features = result.storage.read_parquet("features.parquet")
-    merged = result.storage.read_parquet("merged.parquet")
+    features = result.storage.read_parquet(datasets.FEATURES)
+    merged = result.storage.read_parquet(datasets.MERGED)
     assert features["body"].to_list() == (merged["close"] - merged["open"]).to_list()
     assert features["range_ratio"].to_list() == ((merged["high"] - merged["low"]) / merged["close"]).to_list()
 
@@ -235,7 +237,7 @@ def test_sigkill_mid_write_leaves_no_partial_output(
         os.kill(pid, signal.SIGKILL)
     runner.communicate(timeout=300)
     assert runner.returncode == 1
-    assert not (root / "features.parquet").exists()
+    assert not (root / datasets.FEATURES).exists()
     assert not list(root.glob(".features.parquet.tmp-*"))  # cleaned by the runner
     stage = manifest_of(root)["stages"]["features"]
     assert stage["status"] == "failed" and "SIGKILL" in stage["error"]
@@ -261,7 +263,7 @@ def test_ctrl_c_stops_children_and_records_interruption(
     manifest = manifest_of(root)
     assert manifest["status"] == "interrupted"
     assert manifest["stages"]["labels"]["status"] == "failed"
-    assert not (root / "labels.parquet").exists()
+    assert not (root / datasets.LABELS).exists()
 
 
 def test_stage_timeout(small_config_data: dict[str, Any], tmp_path: Path) -> None:
@@ -273,7 +275,7 @@ def test_stage_timeout(small_config_data: dict[str, Any], tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert "timed out after 3s" in result.stderr
-    assert not (root / "merged.parquet").exists()
+    assert not (root / datasets.MERGED).exists()
     assert not _stage_pids("merge", root)
 
 

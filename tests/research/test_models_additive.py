@@ -1,4 +1,4 @@
-"""The compiled stump predictor (``itb.stages.additive``) against LightGBM's own ``Booster.predict``:
+"""The compiled stump predictor (``itb.models.additive``) against LightGBM's own ``Booster.predict``:
 binary and cross-entropy classifiers, regressors, NaN / zero / tiny / exact-threshold inputs, constant
 trees, and the fallback to LightGBM for anything that is not a sum of stumps."""
 
@@ -14,9 +14,9 @@ import numpy as np
 import polars as pl
 import pytest
 from itb.config.models import Algorithm
-from itb.stages.additive import ZERO_THRESHOLD, Additive, compile_additive
-from itb.stages.lgbm import import_lightgbm
-from itb.stages.models import GB_DEFAULTS, fit_model, lightgbm_params, load_model
+from itb.models.additive import ZERO_THRESHOLD, Additive, compile_additive
+from itb.models.lgbm import import_lightgbm
+from itb.models.trained import GB_DEFAULTS, fit_model, lightgbm_params, load_model
 from itb.storage.store import Storage
 
 lgb = import_lightgbm()

@@ -10,11 +10,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from itb import datasets
 from itb.config import parse_config
 from itb.config.models import Algorithm
+from itb.models.metrics import classification_metrics, regression_metrics
+from itb.models.trained import fit_model, load_model
 from itb.runs.runner import run_pipeline
-from itb.stages.metrics import classification_metrics, regression_metrics
-from itb.stages.models import fit_model, load_model
 from itb.storage.store import Storage
 from sklearn import metrics as skm
 from sklearn.linear_model import LogisticRegression
@@ -92,13 +93,13 @@ def test_every_label_times_algorithm_in_a_pipeline(small_config_data: dict[str, 
     ]
     result = run_pipeline(parse_config(data), backend="inprocess", data_root=str(tmp_path / "d"))
     assert result.ok, result.manifest
-    predictions = result.storage.read_parquet("predictions.parquet")
+    predictions = result.storage.read_parquet(datasets.PREDICTIONS)
     names = [f"{label}_{a}" for label in ("high_10", "low_10") for a in ("gb", "lc", "gbr")]
     assert set(names) <= set(predictions.columns)
     holdout = result.manifest["stages"]["predict"]["metrics"]["holdout"]
     assert set(holdout) == set(names)
     assert {"auc", "ap", "f1", "precision", "recall"} <= set(holdout["high_10_lc"])
     assert {"mae", "r2"} <= set(holdout["high_10_gbr"])
-    assert result.storage.read_json("metrics.json")["models"] == holdout
-    lc = result.storage.read_json("models/low_10_lc.json")
+    assert result.storage.read_json(datasets.METRICS)["models"] == holdout
+    lc = result.storage.read_json(datasets.model_meta("low_10_lc"))
     assert lc["scaler"] is not None and len(lc["coef"]) == len(lc["features"])

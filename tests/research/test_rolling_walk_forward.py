@@ -10,9 +10,11 @@ from typing import Any
 
 import polars as pl
 import pytest
+from itb import datasets
+from itb.compute.walk_forward import make_plan
 from itb.config import parse_config
 from itb.runs.runner import run_pipeline
-from itb.stages.rolling import make_plan, predict_rolling_sequential
+from itb.stages.rolling import predict_rolling_sequential
 from itb.storage.store import Storage
 
 from tests.conftest import itb, write_config
@@ -45,7 +47,7 @@ def rolling_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any
 def test_parallel_steps_equal_the_sequential_reference(rolling_run: tuple[dict[str, Any], Path, Any]) -> None:
     data, root, result = rolling_run
     assert result.returncode == 0, result.stderr
-    got = pl.read_parquet(root / "predictions_rolling.parquet")
+    got = pl.read_parquet(root / datasets.PREDICTIONS_ROLLING)
     reference = predict_rolling_sequential(parse_config(data | {"data_root": str(root)}), Storage(str(root)))
     assert got.columns == reference.columns
     assert got.equals(reference)  # bit-identical scores, same rows, same order
@@ -57,7 +59,7 @@ def test_parallel_steps_equal_the_sequential_reference(rolling_run: tuple[dict[s
 def test_no_model_saw_the_rows_it_predicted(rolling_run: tuple[dict[str, Any], Path, Any]) -> None:
     data, root, _ = rolling_run
     config = parse_config(data | {"data_root": str(root)})
-    timestamps = pl.read_parquet(root / "features.parquet")["timestamp"]
+    timestamps = pl.read_parquet(root / datasets.FEATURES)["timestamp"]
     plan = make_plan(config, timestamps)
     assert plan.horizon == 120 and plan.start == 8000 + 120 and plan.count == 3
     covered = []
@@ -74,9 +76,9 @@ def test_no_model_saw_the_rows_it_predicted(rolling_run: tuple[dict[str, Any], P
         assert info["status"] == "succeeded" and info["wall_s"] > 0 and info["peak_rss_mb"] > 0
         assert info["metrics"]["predict_rows"][0] == plan.window(k)[2]
     assert "high_10_gb" in stage["metrics"]["rolling"]
-    assert json.loads((root / "metrics_rolling.json").read_text())["steps"] == plan.count
+    assert json.loads((root / datasets.METRICS_ROLLING).read_text())["steps"] == plan.count
     # signals and the simulation use the walk-forward predictions
-    signals = pl.read_parquet(root / "signals.parquet")
+    signals = pl.read_parquet(root / datasets.SIGNALS)
     assert signals.height == plan.rows - plan.start
     assert manifest["stages"]["simulate"]["metrics"]["trades"] >= 0
 
@@ -100,7 +102,7 @@ def test_a_failing_step_fails_the_stage_and_stops_dependents(
     stage = result.manifest["stages"]["predict_rolling"]
     assert stage["status"] == "failed" and stage["error"].startswith("step step-0000 failed")
     assert result.manifest["stages"]["signals"]["status"] == "not_run"
-    assert not (Path(small_config_data["data_root"]) / "predictions_rolling.parquet").exists()
+    assert not (Path(small_config_data["data_root"]) / datasets.PREDICTIONS_ROLLING).exists()
 
 
 def test_rolling_config_errors(small_config_data: dict[str, Any]) -> None:

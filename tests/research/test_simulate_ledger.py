@@ -7,7 +7,7 @@ import math
 import numpy as np
 import polars as pl
 import pytest
-from itb.stages.backtest import backtest, positions, run_backtest
+from itb.backtest.vectorised import backtest, positions, run_backtest
 
 DAY = 86_400_000
 
@@ -112,8 +112,8 @@ def test_slippage_and_fees_make_a_flat_round_trip_lose_both_sides() -> None:
 
 
 def test_grid_search_top_table(tmp_path: object) -> None:
+    from itb.compute.simulate import search_grid
     from itb.config import parse_config
-    from itb.stages.simulate import SimulateStage
 
     from tests.conftest import load_default_config
 
@@ -129,7 +129,7 @@ def test_grid_search_top_table(tmp_path: object) -> None:
     signals = pl.DataFrame(
         {"timestamp": [i * 60_000 for i in range(8)], "close": prices, "trade_score": score}
     )
-    grid = SimulateStage()._grid(signals, config, np.array(prices), signals["timestamp"].to_numpy(), 1.0, 2)
+    grid = search_grid(signals, config, np.array(prices), signals["timestamp"].to_numpy(), 1.0, 2)
     assert grid is not None
     # (0.1, 0.2), (0.1, 0.5) and (0.3, 0.5) are skipped: the rule needs buy >= sell
     assert grid["evaluated"] == 3 and grid["skipped_pairs"] == 3
@@ -155,7 +155,7 @@ def test_grid_config_is_validated() -> None:
 
 
 def test_report_is_one_self_contained_page() -> None:
-    from itb.stages.report import render_report
+    from itb.report.html import render_report
 
     n = 5000
     rng = np.random.default_rng(1)

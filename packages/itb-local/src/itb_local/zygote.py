@@ -46,7 +46,7 @@ PRELOAD = (
     "itb.generators.registry",
 )
 #: LightGBM is imported the way the stages import it (without pandas); cheap and thread-free.
-_LIGHTGBM = "itb.stages.lgbm"
+_LIGHTGBM = "itb.models.lgbm"
 
 #: More modules to import up front, comma-separated (backend option ``preload``), e.g.
 #: ``sklearn.linear_model`` for configs that train many ``lc`` models.
@@ -68,7 +68,9 @@ def _preload() -> None:
     extra = [name.strip() for name in os.environ.get(PRELOAD_ENV, "").split(",") if name.strip()]
     for name in (*PRELOAD, *extra):
         importlib.import_module(name)
-    importlib.import_module("itb.stages.state").code_version()  # hashes itb's sources; cached
+    state = importlib.import_module("itb.stages.state")
+    for stage in importlib.import_module("itb.stages.registry").STAGES.values():
+        state.code_version(type(stage))  # parses and hashes each stage's modules; cached
 
 
 def _import_lightgbm() -> None:

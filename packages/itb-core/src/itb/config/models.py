@@ -59,6 +59,15 @@ class MergeConfig(Model):
     )
     start: datetime | None = None
     end: datetime | None = None
+    max_filled_share: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of the rows that may be missing from a source (filled, or left null "
+        "with gaps 'null'); above it merge fails, naming the share and the largest gap. Features and "
+        "models over mostly invented candles mean nothing, and a large share usually means a wrong "
+        "path or merge.start/end.",
+    )
 
 
 class GeneratorSet(Model):

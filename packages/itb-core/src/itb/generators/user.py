@@ -8,6 +8,7 @@ can check references to them; undeclared columns are accepted at run time.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -67,8 +68,12 @@ def user_generator(reference: str) -> Generator:
 
 
 def source_fingerprint(reference: str) -> str:
-    """The function's source text, so that editing it invalidates the features stage."""
+    """SHA-256 of the source of the function's whole module, so that editing the function or anything
+    it uses from its module (a helper, a constant) invalidates the features stage."""
+    fn = resolve(reference)
+    module = inspect.getmodule(fn)
     try:
-        return inspect.getsource(resolve(reference))
-    except (OSError, TypeError):
+        source = inspect.getsource(module if module is not None else fn)
+    except (OSError, TypeError):  # no source (a built-in, a frozen module): the name is all there is
         return reference
+    return "sha256:" + hashlib.sha256(source.encode()).hexdigest()

@@ -1,6 +1,6 @@
-"""Pipeline stages. Each declares inputs, outputs and what its fingerprint covers; see :mod:`base`."""
+"""Pipeline stages: each declares inputs, outputs and what its key covers (see :mod:`base`), reads
+its inputs, calls :mod:`itb.compute` and writes its outputs. The graph is :mod:`registry`.
 
-from itb.stages.base import Stage, StageContext, StageResult
-from itb.stages.registry import STAGES, get_stage, stage_graph
-
-__all__ = ["STAGES", "Stage", "StageContext", "StageResult", "get_stage", "stage_graph"]
+Importing this package imports no stage, so that a stage's code closure (its key) holds only the
+modules that stage runs.
+"""

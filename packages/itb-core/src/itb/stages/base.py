@@ -1,8 +1,9 @@
 """What a stage is: named inputs and outputs under the data root, and a ``run`` that makes them.
 
-A stage's fingerprint (its *key*) covers its config section, the code version and the fingerprints
-of its inputs. When the key and the stored outputs match the state of the last successful run, the
-stage is up to date and the runner skips it.
+A stage's fingerprint (its *key*) covers its config section, the code it runs (its module's import
+closure, see :mod:`itb.stages.state`) and the fingerprints of its inputs. When the key and the
+stored outputs match the state of the last successful run, the stage is up to date and the runner
+skips it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class Stage(ABC):
     deps: ClassVar[tuple[str, ...]] = ()
     #: Bump when a change to the stage alters its outputs for the same inputs.
     version: ClassVar[int] = 1
+    #: Packages the stage runs without importing them by name (generators looked up in a registry);
+    #: their modules count as the stage's code in its key, beside the stage module's import closure.
+    code_packages: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def outputs(self, config: PipelineConfig) -> list[str]:

@@ -2,38 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 
+from itb import datasets
+from itb.compute.labels import apply_label_sets, positive_shares
 from itb.config.models import PipelineConfig
 from itb.stages.base import Stage, StageContext, StageResult
-from itb.stages.features import apply_sets
-
-
-def label_horizon(config: PipelineConfig) -> int:
-    """The longest look-ahead of any label set (rows); train keeps this gap before the holdout."""
-    horizons = [int(s.config.get("horizon", 0)) for s in config.label_sets]
-    return max(horizons, default=0)
 
 
 class LabelsStage(Stage):
     name = "labels"
     deps = ("merge",)
+    code_packages: ClassVar[tuple[str, ...]] = ("itb.generators",)
 
     def outputs(self, config: PipelineConfig) -> list[str]:
-        return ["labels.parquet"]
+        return [datasets.LABELS]
 
     def config_section(self, config: PipelineConfig) -> Any:
         return [s.model_dump(mode="json") for s in config.label_sets]
 
     def run(self, ctx: StageContext) -> StageResult:
-        merged = ctx.storage.read_parquet("merged.parquet")
-        labels = apply_sets(merged, ctx.config.label_sets, "label", "label_sets")
+        merged = ctx.storage.read_parquet(datasets.MERGED)
+        labels = apply_label_sets(merged, ctx.config.label_sets)
         out = pl.concat([merged.select("timestamp"), labels], how="horizontal")
-        shares = {c: round(float(labels[c].cast(pl.Float64).mean() or 0.0), 6) for c in labels.columns}  # type: ignore[arg-type]
+        shares = positive_shares(labels)
         ctx.log.info("generated labels %s; positive share %s", labels.columns, shares)
         return StageResult(
-            {"labels.parquet": ctx.storage.write_parquet("labels.parquet", out)},
+            {datasets.LABELS: ctx.storage.write_parquet(datasets.LABELS, out)},
             metrics={"positive_share": shares},
         )

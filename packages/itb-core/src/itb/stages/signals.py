@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-import polars as pl
-
+from itb import datasets
+from itb.compute.signals import apply_signal_sets, signal_counts
 from itb.config.models import PipelineConfig
-from itb.generators.registry import get_generator
 from itb.stages.base import Stage, StageContext, StageResult
-
-
-def apply_signal_sets(df: pl.DataFrame, config: PipelineConfig) -> pl.DataFrame:
-    for sset in config.signal_sets:
-        generator = get_generator("signal", sset.generator)
-        df = df.with_columns(generator.fn(df, generator.validate(sset.config), "", ""))
-    return df
 
 
 def predictions_name(config: PipelineConfig) -> str:
     """Walk-forward predictions when ``rolling`` is configured (every row out of sample), else predict's."""
-    return "predictions_rolling.parquet" if config.rolling is not None else "predictions.parquet"
+    return datasets.PREDICTIONS_ROLLING if config.rolling is not None else datasets.PREDICTIONS
 
 
 class SignalsStage(Stage):
     name = "signals"
     deps = ("predict", "predict_rolling")
+    code_packages: ClassVar[tuple[str, ...]] = ("itb.generators",)
 
     def outputs(self, config: PipelineConfig) -> list[str]:
-        return ["signals.parquet"]
+        return [datasets.SIGNALS]
 
     def config_section(self, config: PipelineConfig) -> Any:
         sets = [s.model_dump(mode="json") for s in config.signal_sets]
@@ -36,10 +29,10 @@ class SignalsStage(Stage):
 
     def run(self, ctx: StageContext) -> StageResult:
         predictions = ctx.storage.read_parquet(predictions_name(ctx.config))
-        out = apply_signal_sets(predictions, ctx.config)
-        counts = {c: int(out[c].sum()) for c in out.columns if out[c].dtype == pl.Boolean and c != "holdout"}
+        out = apply_signal_sets(predictions, ctx.config.signal_sets)
+        counts = signal_counts(out)
         ctx.log.info("signal counts: %s", counts)
         return StageResult(
-            {"signals.parquet": ctx.storage.write_parquet("signals.parquet", out)},
+            {datasets.SIGNALS: ctx.storage.write_parquet(datasets.SIGNALS, out)},
             metrics={"signal_counts": counts},
         )

@@ -5,35 +5,118 @@ The state file is written after the outputs, so a stage killed half-way never lo
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
+from collections.abc import Iterable
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from itb import __version__
+import itb
 from itb.config.models import PipelineConfig
 from itb.stages.base import Stage
 from itb.storage.store import Storage
 
+#: The folder of the ``itb`` package whose modules stage keys hash.
+ITB_ROOT = Path(itb.__file__).parent
+
+
+def module_file(name: str, root: Path = ITB_ROOT) -> Path | None:
+    """The source file of module ``itb.<...>`` under ``root`` (a package's ``__init__.py``), or None."""
+    parts = name.split(".")
+    if parts[0] != "itb":
+        return None
+    base = root.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
 
 @cache
-def code_version() -> str:
-    """itb's version plus a hash of its source, so that a code change reruns what it may affect."""
-    digest = hashlib.sha256(__version__.encode())
-    root = resources.files("itb")
-    stack = [root]
-    files = []
+def _imports(name: str, root: Path) -> frozenset[str]:
+    """The ``itb`` modules that the source of module ``name`` imports anywhere (top level, inside
+    functions, under ``TYPE_CHECKING``): ``from itb.a import b`` yields ``itb.a.b`` when ``b`` is a
+    module, else ``itb.a``.
+
+    ``itb`` itself (``itb/__init__.py``) is never followed: it only re-exports lazily, and following
+    its lazy imports would make every stage depend on the runner. Its version is hashed instead.
+    """
+    path = module_file(name, root)
+    if path is None:
+        return frozenset()
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                submodule = f"{module}.{alias.name}"
+                found.add(submodule if module_file(submodule, root) is not None else module)
+    return frozenset(m for m in found if m.startswith("itb.") and module_file(m, root) is not None)
+
+
+@cache
+def module_closure(name: str, root: Path = ITB_ROOT) -> frozenset[str]:
+    """``name`` and every ``itb`` module it imports, directly or through others (static, via ``ast``).
+
+    Importing ``itb.a.b`` runs ``itb/a/__init__.py`` too, but a package's ``__init__`` holds no logic
+    a stage runs (``itb.stages`` imports no stage), so only modules named by an import are followed.
+    """
+    seen: set[str] = set()
+    stack = [name]
     while stack:
-        folder = stack.pop()
-        for entry in folder.iterdir():
-            if entry.is_dir() and entry.name != "__pycache__":
-                stack.append(entry)
-            elif entry.name.endswith(".py"):
-                files.append(entry)
-    for entry in sorted(files, key=lambda e: str(e)):
-        digest.update(entry.read_bytes())
-    return f"{__version__}+{digest.hexdigest()[:12]}"
+        current = stack.pop()
+        if current in seen or module_file(current, root) is None:
+            continue
+        seen.add(current)
+        stack.extend(_imports(current, root) - seen)
+    return frozenset(seen)
+
+
+def package_modules(package: str, root: Path = ITB_ROOT) -> set[str]:
+    """Every module of an ``itb`` package (its files, recursively)."""
+    folder = root.joinpath(*package.split(".")[1:])
+    return {
+        ".".join(["itb", *path.relative_to(root).with_suffix("").parts]).removesuffix(".__init__")
+        for path in folder.rglob("*.py")
+        if "__pycache__" not in path.parts
+    }
+
+
+def code_fingerprint(modules: Iterable[str], root: Path = ITB_ROOT) -> str:
+    """itb's version plus a hash of the given modules' sources (names and bytes, in name order)."""
+    digest = hashlib.sha256(itb.__version__.encode())
+    for name in sorted(set(modules)):
+        path = module_file(name, root)
+        if path is not None:
+            digest.update(f"\0{name}\0".encode())
+            digest.update(path.read_bytes())
+    return f"{itb.__version__}+{digest.hexdigest()[:12]}"
+
+
+def stage_modules(stage: type[Stage], root: Path = ITB_ROOT) -> set[str]:
+    """The modules a stage runs: its own module's import closure plus its ``code_packages`` whole
+    (generators are found by name at run time, so no import names them)."""
+    modules = set(module_closure(stage.__module__, root))
+    for package in stage.code_packages:
+        for module in package_modules(package, root):
+            modules |= module_closure(module, root)
+    return modules
+
+
+@cache
+def code_version(stage: type[Stage], root: Path = ITB_ROOT) -> str:
+    """What a stage's key records of its code: a change to a module the stage runs reruns it, a change
+    to the CLI, the runner or the download client (for any other stage) does not."""
+    return code_fingerprint(stage_modules(stage, root), root)
 
 
 def state_name(stage: str) -> str:
@@ -61,7 +144,7 @@ def stage_key(stage: Stage, config: PipelineConfig, storage: Storage) -> str:
     payload = {
         "stage": stage.name,
         "version": stage.version,
-        "code": code_version(),
+        "code": code_version(type(stage)),
         "config": stage.config_section(config),
         "inputs": {k: v.get("fingerprint") for k, v in sorted(stage_inputs(stage, storage).items())},
         "external": stage.external_fingerprints(config),

@@ -8,32 +8,17 @@ slower, not faster).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import numpy as np
-import polars as pl
-
+from itb import datasets
+from itb.compute.training import fit_label_models
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
+from itb.models.modelset import HASH_KEY, feature_config_hash
+from itb.models.trained import model_files, model_name
 from itb.stages.base import Stage, StageContext, StageResult
-from itb.stages.dataset import load_training_table
-from itb.stages.models import GB_DEFAULTS, fit_model, lightgbm_params, model_files, model_name
+from itb.stages.tables import read_training_table
 from itb.storage.store import Storage, WriteResult
-
-DEFAULT_PARAMS = GB_DEFAULTS  # kept for callers of the first version
-FORCED = ("seed", "deterministic", "num_threads", "verbose", "force_row_wise")
-__all__ = ["DEFAULT_PARAMS", "FORCED", "TrainStage", "lightgbm_params", "model_name", "training_rows"]
-
-
-def training_rows(df: pl.DataFrame, features: list[str], label: str) -> pl.DataFrame:
-    """Rows a model may learn from: a known label and every feature known (past indicator warm-up)."""
-    return df.filter(pl.col(label).is_not_null() & pl.all_horizontal(pl.col(features).is_not_null()))
-
-
-def label_values(rows: pl.DataFrame, label: str, regression: bool) -> np.ndarray:  # type: ignore[type-arg]
-    series = rows[label]
-    return series.cast(pl.Float64).to_numpy() if regression else series.cast(pl.Boolean).to_numpy()
 
 
 class TrainStage(Stage):
@@ -62,7 +47,9 @@ class TrainStage(Stage):
         return names if len(names) > 1 else []
 
     def step_outputs(self, config: PipelineConfig, step: str) -> list[str]:
-        return [f for f in self.outputs(config) if f.startswith(f"models/{step}.")]
+        return [
+            f for f in self.outputs(config) if f in (datasets.model_text(step), datasets.model_meta(step))
+        ]
 
     def run_step(self, ctx: StageContext, step: str) -> StageResult:
         return self._train(ctx, only=step)
@@ -80,43 +67,32 @@ class TrainStage(Stage):
 
     def _train(self, ctx: StageContext, only: str | None) -> StageResult:
         config = ctx.config
-        table = load_training_table(config, ctx.storage)
-        train_rows = table.df[: table.train_end]
+        table = read_training_table(config, ctx.storage)
         threads = config.train.threads or ctx.threads
         outputs = {}
         metrics: dict[str, Any] = {}
-        data_fingerprint = {n: ctx.storage.fingerprint(n) for n in ("features.parquet", "labels.parquet")}
+        data_fingerprint = {n: ctx.storage.fingerprint(n) for n in (datasets.FEATURES, datasets.LABELS)}
+        config_hash = feature_config_hash(config.feature_sets, table.features)
         for label in config.train.labels:
             wanted = [a for a in config.train.algorithms if only in (None, model_name(label, a.name))]
             if not wanted:
                 continue
-            usable = training_rows(train_rows, table.features, label)
-            if usable.height < 100:
-                raise DataError(f"train: only {usable.height} usable rows for label {label!r}")
-            x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
-            for algorithm in wanted:
-                name = model_name(label, algorithm.name)
-                y = label_values(usable, label, algorithm.regression)
-                started = time.perf_counter()
-                model = fit_model(
-                    name, algorithm, table.features, x, y, seed=config.train.seed, threads=threads
-                )
-                seconds = round(time.perf_counter() - started, 3)
+            for fitted in fit_label_models(table, label, wanted, seed=config.train.seed, threads=threads):
+                model = fitted.model
                 ctx.log.info(
                     "trained %s (%s) on %d rows in %.2fs (%d threads)",
-                    name, algorithm.algo, usable.height, seconds, threads,
+                    model.name, model.algorithm.algo, fitted.rows, fitted.seconds, threads,
                 )  # fmt: skip
-                outputs.update(
-                    model.save(
-                        ctx.storage,
-                        {
-                            "label": label,
-                            "train_rows": usable.height,
-                            "train_range_ms": [int(usable["timestamp"][0]), int(usable["timestamp"][-1])],
-                            "target_mean": round(float(np.mean(y)), 6),
-                            "data_fingerprint": data_fingerprint,
-                        },
-                    )
-                )
-                metrics[name] = {"train_rows": usable.height, "seconds": seconds, "algo": algorithm.algo}
+                meta = {
+                    "label": label,
+                    "train_rows": fitted.rows,
+                    "train_range_ms": list(fitted.range_ms),
+                    "target_mean": fitted.target_mean,
+                    "data_fingerprint": data_fingerprint,
+                    HASH_KEY: config_hash,
+                }
+                outputs.update(model.save(ctx.storage, meta))
+                metrics[model.name] = {
+                    "train_rows": fitted.rows, "seconds": fitted.seconds, "algo": model.algorithm.algo,
+                }  # fmt: skip
         return StageResult(outputs, metrics=metrics)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
+from collections.abc import Mapping
+from datetime import datetime
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -88,11 +92,61 @@ def _fetch(url: str, stat: os.stat_result | None) -> tuple[bytes, str]:
     return data, fingerprint
 
 
+#: Keys of fsspec ``info`` that identify an object's content, in order of preference: content hashes
+#: (Azure Blob ``content_md5``, S3/GCS ``ETag``/``md5Hash``), then version stamps.
+_CONTENT_KEYS = ("content_md5", "md5Hash", "ETag", "etag", "md5", "version_id", "generation")
+#: Keys of a modification time, used with the size when no content key exists.
+_TIME_KEYS = ("mtime", "last_modified", "LastModified", "updated", "created")
+
+
+def metadata_fingerprint(info: Mapping[str, Any]) -> str | None:
+    """A fingerprint of a remote object from its listing metadata (fsspec ``info``), or None when the
+    metadata holds neither a content hash nor a modification time."""
+    settings = info.get("content_settings")
+    fields: dict[str, str] = {}
+    if isinstance(settings, Mapping) and settings.get("content_md5"):
+        fields["content_md5"] = _text(settings["content_md5"])
+    for key in _CONTENT_KEYS:
+        if info.get(key):
+            fields[key] = _text(info[key])
+            break
+    if not fields:
+        stamp = next((info[key] for key in _TIME_KEYS if info.get(key)), None)
+        if stamp is None or info.get("size") is None:
+            return None
+        fields = {"size": str(info["size"]), "time": _text(stamp)}
+    payload = json.dumps(fields, sort_keys=True).encode()
+    return "meta:" + hashlib.sha256(payload).hexdigest()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).hex()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def source_fingerprint(url: str) -> str:
-    """SHA-256 of a source file's bytes (of a local file unchanged since, from this process's cache)."""
+    """What a stage key records of a source file.
+
+    A local file: SHA-256 of its bytes (cached in this process while its ``stat`` is unchanged). A
+    remote object: its storage metadata (content MD5, ETag, or size and modification time, see
+    :func:`metadata_fingerprint`), so that deciding whether merge is up to date never downloads the
+    data; only an object store that reports none of those is downloaded and hashed.
+    """
     stat = _local_stat(url)
     if stat is not None and (known := _FINGERPRINTS.get(_cache_key(url, stat))) is not None:
         return known
+    if stat is None:
+        fs, path = filesystem(url)
+        try:
+            info = fs.info(path)
+        except OSError as exc:
+            raise DataError(f"{url}: cannot read the source file's metadata: {exc}") from None
+        fingerprint = metadata_fingerprint(info)
+        if fingerprint is not None:
+            return fingerprint
     return _fetch(url, stat)[1]
 
 

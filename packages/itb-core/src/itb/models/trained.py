@@ -10,7 +10,7 @@ model ``train`` would on the same rows. Models are stored without pickle:
 Optional scaling (``Algorithm.scale``) is fitted on the training rows only and saved with the model.
 
 A ``gb`` model whose trees all have one split (the default, ``GB_DEFAULTS``) is scored by the exact
-vectorised predictor of :mod:`itb.stages.additive`, compiled from the model text; LightGBM is then
+vectorised predictor of :mod:`itb.models.additive`, compiled from the model text; LightGBM is then
 not even imported. Any other booster is scored by ``Booster.predict``.
 """
 
@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from itb import datasets
 from itb.config.models import Algorithm
 from itb.errors import ConfigError, DataError
-from itb.stages.additive import Additive, compile_additive, compile_model_text
-from itb.stages.lgbm import import_lightgbm
+from itb.models.additive import Additive, compile_additive, compile_model_text
+from itb.models.lgbm import import_lightgbm
 from itb.storage.store import Storage, WriteResult
 
 Matrix = NDArray[np.float64]
@@ -34,7 +35,7 @@ Matrix = NDArray[np.float64]
 #: Depth-1 boosting (stumps), as the reference project (asavinov/intelligent-trading-bot) does. On
 #: BTCUSDT 1m with 13 features, stumps beat 200 trees of 31 leaves on holdout AUC in both 2023 and
 #: 2024 (the deeper trees overfit the noise), train in less than half the time, and make an additive
-#: model that :mod:`itb.stages.additive` scores exactly with one ``searchsorted`` per feature.
+#: model that :mod:`itb.models.additive` scores exactly with one ``searchsorted`` per feature.
 #: 150 rounds at 0.1 scored like 300 at 0.05 and 1500 at 0.01 (the reference's choice).
 GB_DEFAULTS: dict[str, Any] = {
     "objective": "binary",
@@ -54,9 +55,8 @@ def model_name(label: str, algorithm: str) -> str:
 
 def model_files(name: str, algorithm: Algorithm) -> list[str]:
     """The files a trained model occupies under the data root."""
-    return (
-        [f"models/{name}.txt", f"models/{name}.json"] if algorithm.algo == "gb" else [f"models/{name}.json"]
-    )
+    meta = datasets.model_meta(name)
+    return [datasets.model_text(name), meta] if algorithm.algo == "gb" else [meta]
 
 
 def lightgbm_params(user: dict[str, Any], seed: int, threads: int) -> tuple[dict[str, Any], int]:
@@ -119,7 +119,7 @@ class TrainedModel:
 
     @cached_property
     def additive(self) -> Additive | None:
-        """A ``gb`` booster of stumps compiled for :mod:`itb.stages.additive`, else None.
+        """A ``gb`` booster of stumps compiled for :mod:`itb.models.additive`, else None.
 
         Compiled on first use (not when training, which never scores): ~10 ms for 150 stumps.
         """
@@ -162,11 +162,11 @@ class TrainedModel:
         written = {}
         if self.algorithm.algo == "gb":
             text = without_thread_count(self.lightgbm_booster().model_to_string())
-            written[f"models/{self.name}.txt"] = storage.write_text(f"models/{self.name}.txt", text)
+            written[datasets.model_text(self.name)] = storage.write_text(datasets.model_text(self.name), text)
         else:
             assert self.coef is not None
             meta.update(coef=self.coef.tolist(), intercept=self.intercept)
-        written[f"models/{self.name}.json"] = storage.write_json(f"models/{self.name}.json", meta)
+        written[datasets.model_meta(self.name)] = storage.write_json(datasets.model_meta(self.name), meta)
         return written
 
 
@@ -220,11 +220,11 @@ def fit_model(
 
 def load_model(storage: Storage, name: str) -> TrainedModel:
     """Read a model written by :meth:`TrainedModel.save`."""
-    meta = storage.read_json(f"models/{name}.json")
+    meta = storage.read_json(datasets.model_meta(name))
     algorithm = Algorithm.model_validate(meta["algorithm"])
     scaler = Scaler.from_dict(meta["scaler"]) if meta.get("scaler") else None
     if algorithm.algo == "gb":
-        text = storage.read_bytes(f"models/{name}.txt").decode()
+        text = storage.read_bytes(datasets.model_text(name)).decode()
         return TrainedModel(name, algorithm, meta["features"], scaler, model_text=text, meta=meta)
     return TrainedModel(
         name, algorithm, meta["features"], scaler, coef=np.asarray(meta["coef"], dtype=np.float64),

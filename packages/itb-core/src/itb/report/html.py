@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
-from itb.stages.backtest import Backtest
+from itb.backtest.vectorised import Backtest
 
 WIDTH, LEFT, RIGHT = 1100, 70, 20
 #: Opening of every chart; the font is named so the SVG also reads well outside the page (viewers, PNG).

@@ -9,7 +9,7 @@ or neither changes nothing. The wanted position is the last buy/sell carried for
 
 Trades. Every trade opens at the close of its signal row and closes at the close of the row whose
 signal ends it (the opposite signal), its profit measured from its *own* entry price. Fills are
-``slippage`` worse than the close and pay ``fee`` on each side:
+``slippage`` worse than the close and pay ``fee`` on each side (:mod:`itb.backtest.fills`):
 
 - long: ``r = exit * (1 - s) * (1 - f) / (entry * (1 + s) * (1 + f)) - 1``
 - short: ``r = (1 - s) * (1 - f) - exit / entry * (1 + s) * (1 + f)`` (per unit of entry notional)
@@ -31,9 +31,12 @@ import numpy as np
 import polars as pl
 from numpy.typing import NDArray
 
+from itb.backtest.fills import buy_cost, sell_proceeds
+
 Direction = Literal["long", "short", "both"]
 MONTH_MS = 30.4375 * 86_400_000
-_TARGETS: dict[str, tuple[int, int]] = {"long": (1, 0), "short": (0, -1), "both": (1, -1)}
+#: The position a buy and a sell signal ask for, per direction.
+POSITION_TARGETS: dict[str, tuple[int, int]] = {"long": (1, 0), "short": (0, -1), "both": (1, -1)}
 
 
 @dataclass
@@ -60,7 +63,7 @@ def _events(
 ) -> tuple[NDArray[np.int8], NDArray[np.intp]]:
     """``(position per row, rows where the position changes)``. Only rows with exactly one signal
     (events) can change it, so the work beyond one pass over the rows scales with the events."""
-    on_buy, on_sell = _TARGETS[direction]
+    on_buy, on_sell = POSITION_TARGETS[direction]
     n = buy.size
     at = np.flatnonzero(buy ^ sell)
     wanted = np.where(buy[at], on_buy, on_sell).astype(np.int8)
@@ -98,7 +101,7 @@ def run_backtest(
     exits = np.where(open_at_end, n - 1, changes[np.minimum(following, changes.size - 1)])
     side = position[entries]
 
-    cost_in, cost_out = (1 + slippage) * (1 + fee), (1 - slippage) * (1 - fee)
+    cost_in, cost_out = buy_cost(slippage, fee), sell_proceeds(slippage, fee)
     entry_prices, exit_prices = prices[entries], prices[exits]
     long_returns = exit_prices * cost_out / (entry_prices * cost_in) - 1
     short_returns = cost_out - exit_prices / entry_prices * cost_in

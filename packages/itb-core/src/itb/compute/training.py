@@ -1,0 +1,122 @@
+"""The training table shared by train, predict and the walk-forward steps: features joined with
+labels, and the split.
+
+Rows ``[0, holdout_start)`` are for training, minus the last ``horizon`` rows before the holdout
+(their labels look into the holdout); rows ``[holdout_start, N)`` are the held-out tail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from numpy.typing import NDArray
+
+from itb.config.models import Algorithm, PipelineConfig
+from itb.errors import DataError
+from itb.models.trained import TrainedModel, fit_model, model_name
+
+Matrix = NDArray[np.float64]
+
+
+@dataclass
+class TrainingTable:
+    df: pl.DataFrame
+    features: list[str]
+    holdout_start: int
+    train_end: int  # exclusive
+
+    def feature_matrix(self, rows: slice | None = None, order: Literal["c", "fortran"] = "c") -> Matrix:
+        """The features as a float64 matrix; ``order="fortran"`` (column-major) is the cheaper copy
+        out of polars' columns when the consumer reads one column at a time."""
+        frame = self.df.select(self.features)
+        if rows is not None:
+            frame = frame[rows]
+        return frame.to_numpy(order=order).astype(np.float64, copy=False)
+
+
+def label_horizon(config: PipelineConfig) -> int:
+    """The longest look-ahead of any label set (rows); training keeps this gap before the holdout.
+
+    Here, not beside the label generators: training depends on the labels' data, not their code.
+    """
+    horizons = [int(s.config.get("horizon", 0)) for s in config.label_sets]
+    return max(horizons, default=0)
+
+
+def feature_names(config: PipelineConfig, features: pl.DataFrame) -> list[str]:
+    """The model inputs: ``train.features``, or every column of the features table but ``timestamp``."""
+    return config.train.features or [c for c in features.columns if c != "timestamp"]
+
+
+def training_table(config: PipelineConfig, features: pl.DataFrame, labels: pl.DataFrame) -> TrainingTable:
+    """Join the features and labels tables (same rows) and split them per ``train.holdout``."""
+    if features.height != labels.height or not features["timestamp"].equals(labels["timestamp"]):
+        raise DataError("features.parquet and labels.parquet cover different rows; rerun with --force")
+    names = feature_names(config, features)
+    missing = [c for c in names if c not in features.columns]
+    if missing:
+        raise DataError(f"train.features: columns {missing} are not in features.parquet")
+    df = pl.concat([features.select(["timestamp", *names]), labels.drop("timestamp")], how="horizontal")
+    n = df.height
+    holdout_start = int(n * (1 - config.train.holdout))
+    train_end = max(0, holdout_start - label_horizon(config))
+    return TrainingTable(df, names, holdout_start, train_end)
+
+
+def training_rows(df: pl.DataFrame, features: list[str], label: str) -> pl.DataFrame:
+    """Rows a model may learn from: a known label and every feature known (past indicator warm-up)."""
+    return df.filter(pl.col(label).is_not_null() & pl.all_horizontal(pl.col(features).is_not_null()))
+
+
+def label_values(rows: pl.DataFrame, label: str, regression: bool) -> NDArray[Any]:
+    """The target of one label: floats to regress, booleans to classify."""
+    series = rows[label]
+    return series.cast(pl.Float64).to_numpy() if regression else series.cast(pl.Boolean).to_numpy()
+
+
+#: Fewer usable rows than this for a label is an error, not a model.
+MIN_TRAIN_ROWS = 100
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A model fitted on the training rows, with what its metadata records about them."""
+
+    model: TrainedModel
+    label: str
+    rows: int
+    range_ms: tuple[int, int]  # first and last training row
+    target_mean: float
+    seconds: float
+
+
+def fit_label_models(
+    table: TrainingTable,
+    label: str,
+    algorithms: Sequence[Algorithm],
+    *,
+    seed: int,
+    threads: int,
+) -> list[FittedModel]:
+    """Fit one model per algorithm for ``label`` on the training rows of ``table`` (before the holdout
+    and the label horizon; rows with an unknown label or feature are skipped)."""
+    usable = training_rows(table.df[: table.train_end], table.features, label)
+    if usable.height < MIN_TRAIN_ROWS:
+        raise DataError(f"train: only {usable.height} usable rows for label {label!r}")
+    x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
+    span = (int(usable["timestamp"][0]), int(usable["timestamp"][-1]))
+    fitted = []
+    for algorithm in algorithms:
+        y = label_values(usable, label, algorithm.regression)
+        started = time.perf_counter()
+        model = fit_model(
+            model_name(label, algorithm.name), algorithm, table.features, x, y, seed=seed, threads=threads
+        )
+        seconds = round(time.perf_counter() - started, 3)
+        fitted.append(FittedModel(model, label, usable.height, span, round(float(np.mean(y)), 6), seconds))
+    return fitted
