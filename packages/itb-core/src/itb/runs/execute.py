@@ -12,7 +12,7 @@ import time
 import traceback
 from typing import Any
 
-from itb import secrets
+from itb import secret_refs
 from itb.config.loader import parse_config
 from itb.errors import ConfigError, ItbError
 from itb.runs.ids import run_prefix, utc_now
@@ -87,7 +87,7 @@ def execute_stage(
         config = parse_config(stored, f"{data_root}/{config_name}")
         # Secrets resolve here, inside the stage's own error handling: a missing one fails the
         # stage with a clear error in its result, and every backend (in-process too) gets it.
-        secrets.activate(config.secrets)
+        secret_refs.activate(config.secrets)
         stage = get_stage(stage_name)
         key = stage_key(stage, config, storage)
         inputs = stage_inputs(stage, storage)
@@ -111,11 +111,11 @@ def execute_stage(
         result.update(status="succeeded", key=key, inputs=inputs, outputs=outputs, metrics=outcome.metrics)
     except ItbError as exc:
         log.error("stage %s failed: %s", stage_name if step is None else f"{stage_name}.{step}", exc)
-        result.update(status="failed", error=secrets.redact(str(exc)))
+        result.update(status="failed", error=secret_refs.redact(str(exc)))
         code = exc.exit_code
     except Exception as exc:
         log.error("stage %s failed:\n%s", stage_name, traceback.format_exc())
-        result.update(status="failed", error=secrets.redact(f"{type(exc).__name__}: {exc}"))
+        result.update(status="failed", error=secret_refs.redact(f"{type(exc).__name__}: {exc}"))
         code = 1
     result.update(
         ended_at=utc_now(), duration_s=round(time.perf_counter() - t0, 3), peak_rss_mb=peak_rss_mb()
