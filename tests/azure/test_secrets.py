@@ -11,6 +11,7 @@ import pytest
 from itb import secret_refs
 from itb.config.loader import parse_config
 from itb.errors import ConfigError
+from itb.plugins.manager import secret_resolvers
 from itb.runs.runner import run_pipeline
 from itb_azure.backend import AciBackend
 from itb_azure.emulator.server import Emulator
@@ -57,7 +58,7 @@ def test_unresolvable_references_say_which(monkeypatch: pytest.MonkeyPatch) -> N
         secret_refs.resolve("env:ITB_NOPE")
     with pytest.raises(ConfigError, match="no resolver for 'vault'"):
         secret_refs.resolve("vault://x/y", {"env": secret_refs._env})
-    assert "keyvault" in secret_refs.resolvers()  # provided by itb-azure through the hook
+    assert "keyvault" in secret_resolvers()  # provided by itb-azure through the hook
 
 
 def _run(

@@ -69,6 +69,8 @@ def _preload() -> None:
     for name in (*PRELOAD, *extra):
         importlib.import_module(name)
     importlib.import_module("itb.stages.state").code_version()  # hashes itb's sources; cached
+    # Every stage run validates its config's generators: collect the plugins' generators once here.
+    importlib.import_module("itb.generators.registry").generator_registry()
 
 
 def _import_lightgbm() -> None:

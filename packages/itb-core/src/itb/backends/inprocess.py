@@ -13,7 +13,7 @@ from typing import Any
 
 from itb import secret_refs
 from itb.backends.base import Backend, BackendInfo, PollResult, StageRunSpec, tail_lines
-from itb.backends.hookspecs import hookimpl
+from itb.plugins.hookspecs import hookimpl
 
 
 @dataclass

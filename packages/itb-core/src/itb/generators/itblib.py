@@ -33,7 +33,7 @@ from pydantic import Field, field_validator
 
 from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 from itb.generators.rolling import chunks, padded, window_chunk
 
 Array = NDArray[np.float64]
@@ -147,4 +147,5 @@ def generate(df: pl.DataFrame, cfg: ItbLibConfig, column_prefix: str, feature_pr
     return pl.DataFrame(series)
 
 
-register(Generator("itblib", "feature", ItbLibConfig, generate, outputs, doc=__doc__ or ""))
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (Generator("itblib", "feature", ItbLibConfig, generate, outputs, doc=__doc__ or ""),)

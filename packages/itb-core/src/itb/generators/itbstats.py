@@ -42,7 +42,7 @@ from pydantic import Field, field_validator
 from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
 from itb.generators.postprocess import PostProcess, apply
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 from itb.generators.rolling import Windows, chunks, padded, window_chunk
 
 Array = NDArray[np.float64]
@@ -204,4 +204,5 @@ def generate(df: pl.DataFrame, cfg: ItbStatsConfig, column_prefix: str, feature_
     return pl.DataFrame(series)
 
 
-register(Generator("itbstats", "feature", ItbStatsConfig, generate, outputs, doc=__doc__ or ""))
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (Generator("itbstats", "feature", ItbStatsConfig, generate, outputs, doc=__doc__ or ""),)

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 
 from itb.config.models import Model
 from itb.generators.frames import require_columns
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 
 
 class CombineConfig(Model):
@@ -136,11 +136,12 @@ def threshold_rule2(
     return df.select(buy.fill_null(False).alias(cfg.names[0]), sell.fill_null(False).alias(cfg.names[1]))
 
 
-register(Generator("combine", "signal", CombineConfig, combine, lambda c, *_: [c.names]))
-register(Generator("smoothen", "signal", SmoothenConfig, smoothen, lambda c, *_: [c.names]))
-register(
-    Generator("threshold_rule", "signal", ThresholdRuleConfig, threshold_rule, lambda c, *_: list(c.names))
-)
-register(
-    Generator("threshold_rule2", "signal", ThresholdRule2Config, threshold_rule2, lambda c, *_: list(c.names))
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (
+    Generator("combine", "signal", CombineConfig, combine, lambda c, *_: [c.names]),
+    Generator("smoothen", "signal", SmoothenConfig, smoothen, lambda c, *_: [c.names]),
+    Generator("threshold_rule", "signal", ThresholdRuleConfig, threshold_rule, lambda c, *_: list(c.names)),
+    Generator(
+        "threshold_rule2", "signal", ThresholdRule2Config, threshold_rule2, lambda c, *_: list(c.names)
+    ),
 )

@@ -42,7 +42,7 @@ from itb.config.models import Model, Window
 from itb.generators import indicators as ind
 from itb.generators.frames import require_columns
 from itb.generators.postprocess import PostProcess, apply
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 
 OHLCV = ("open", "high", "low", "close", "volume")
 
@@ -298,4 +298,5 @@ def generate(df: pl.DataFrame, cfg: TalibConfig, column_prefix: str, feature_pre
     return pl.DataFrame([pl.Series(name, columns[name]).fill_nan(None) for name in order])
 
 
-register(Generator("talib", "feature", TalibConfig, generate, outputs, doc=__doc__ or ""))
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (Generator("talib", "feature", TalibConfig, generate, outputs, doc=__doc__ or ""),)
