@@ -22,6 +22,7 @@ from itb.runs.runner import run_pipeline
 from itb.storage import Storage
 
 from tests.conftest import REPO, itb, write_config
+from tests.faults import pause_before_commit
 
 STAGES = ["merge", "features", "labels", "train", "predict", "signals", "simulate"]
 PARQUET = [datasets.MERGED, datasets.FEATURES, datasets.LABELS, datasets.PREDICTIONS, datasets.SIGNALS]
@@ -229,7 +230,7 @@ def test_sigkill_mid_write_leaves_no_partial_output(
 ) -> None:
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "kill.json", small_config_data)
-    runner = _start_run(config, {"ITB_FAULT_PAUSE_BEFORE_COMMIT": "features.parquet:120"})
+    runner = _start_run(config, pause_before_commit("features.parquet", 120))
     _wait_for(lambda: list(root.glob(".features.parquet.tmp-*")))  # the temporary file is complete
     pids = _stage_pids("features", root)
     assert pids
@@ -253,7 +254,7 @@ def test_ctrl_c_stops_children_and_records_interruption(
 ) -> None:
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "int.json", small_config_data)
-    runner = _start_run(config, {"ITB_FAULT_PAUSE_BEFORE_COMMIT": "labels.parquet:120"})
+    runner = _start_run(config, pause_before_commit("labels.parquet", 120))
     _wait_for(lambda: list(root.glob(".labels.parquet.tmp-*")))
     runner.send_signal(signal.SIGINT)
     _, err = runner.communicate(timeout=60)
@@ -271,7 +272,7 @@ def test_stage_timeout(small_config_data: dict[str, Any], tmp_path: Path) -> Non
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "timeout.json", small_config_data)
     result = itb(
-        "run", str(config), "--only", "merge", env={"ITB_FAULT_PAUSE_BEFORE_COMMIT": "merged.parquet:60"}
+        "run", str(config), "--only", "merge", env=pause_before_commit("merged.parquet", 60)
     )
     assert result.returncode == 1
     assert "timed out after 3s" in result.stderr

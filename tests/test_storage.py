@@ -15,6 +15,8 @@ import polars as pl
 import pytest
 from itb.storage import Storage
 
+from tests.faults import pause_before_commit
+
 
 def sample_frame(n: int = 1000, seed: int = 0) -> pl.DataFrame:
     return pl.DataFrame({"timestamp": list(range(n)), "x": [float((i * 7 + seed) % 13) for i in range(n)]})
@@ -56,7 +58,7 @@ def test_a_killed_writer_leaves_the_previous_output(tmp_path: Path) -> None:
         "import polars as pl; from itb.storage import Storage; "
         f"Storage({str(tmp_path)!r}).write_parquet('out.parquet', pl.DataFrame({{'x': list(range(100000))}}))"
     )
-    env = {**os.environ, "ITB_FAULT_PAUSE_BEFORE_COMMIT": "out.parquet:60"}
+    env = {**os.environ, **pause_before_commit("out.parquet", 60)}
     process = subprocess.Popen([sys.executable, "-c", code], env=env)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".out.parquet.tmp-*")):

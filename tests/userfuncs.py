@@ -26,6 +26,6 @@ def boom(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
 
 def leak_secret(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
     """Fails with the value of the config's secret ``token`` in its message (redaction must mask it)."""
-    from itb import secrets
+    from itb import secret_refs
 
-    raise ValueError(f"upstream rejected token {secrets.get('token')}")
+    raise ValueError(f"upstream rejected token {secret_refs.get('token')}")

@@ -8,9 +8,10 @@ import logging
 from typing import Any
 
 import pytest
-from itb import secrets
+from itb import secret_refs
 from itb.config.loader import parse_config
 from itb.errors import ConfigError
+from itb.plugins.manager import secret_resolvers
 from itb.runs.runner import run_pipeline
 from itb_azure.backend import AciBackend
 from itb_azure.emulator.server import Emulator
@@ -35,8 +36,8 @@ def test_redaction_masks_values_in_every_logger(monkeypatch: pytest.MonkeyPatch,
     capture = Capture()
     root.addHandler(capture)
     try:
-        assert secrets.activate({"token": "env:ITB_TEST_TOKEN"}) == ["token"]
-        assert secrets.get("token") == ENV_VALUE
+        assert secret_refs.activate({"token": "env:ITB_TEST_TOKEN"}) == ["token"]
+        assert secret_refs.get("token") == ENV_VALUE
         logging.getLogger("itb.stage").warning("calling with %s", ENV_VALUE)
         try:
             raise RuntimeError(f"bad token {ENV_VALUE}")
@@ -45,7 +46,7 @@ def test_redaction_masks_values_in_every_logger(monkeypatch: pytest.MonkeyPatch,
     finally:
         root.removeHandler(handler)
         root.removeHandler(capture)
-        secrets.clear()
+        secret_refs.clear()
     assert records and all(ENV_VALUE not in r for r in records)
     assert "calling with ***" in records[0]
     assert "bad token ***" in records[1]
@@ -54,10 +55,10 @@ def test_redaction_masks_values_in_every_logger(monkeypatch: pytest.MonkeyPatch,
 def test_unresolvable_references_say_which(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ITB_NOPE", raising=False)
     with pytest.raises(ConfigError, match="ITB_NOPE is not set"):
-        secrets.resolve("env:ITB_NOPE")
+        secret_refs.resolve("env:ITB_NOPE")
     with pytest.raises(ConfigError, match="no resolver for 'vault'"):
-        secrets.resolve("vault://x/y", {"env": secrets._env})
-    assert "keyvault" in secrets.resolvers()  # provided by itb-azure through the hook
+        secret_refs.resolve("vault://x/y", {"env": secret_refs._env})
+    assert "keyvault" in secret_resolvers()  # provided by itb-azure through the hook
 
 
 def _run(

@@ -23,6 +23,7 @@ from tests.conftest import REPO, itb, write_config
 from tests.download.conftest import config_data, stored
 from tests.download.test_download_rest import END, START, assert_exact
 from tests.fakes.binance_server import FakeBinance, ms
+from tests.faults import pause_before_commit
 
 PARTITION = "klines/spot/BTCUSDT/1m/2023-03.parquet"
 
@@ -107,7 +108,7 @@ def test_sigkill_mid_download_then_resume(
         proc = _start(config, fake)
         _wait_for(lambda: len(fake.requests("/klines")) >= 8 or proc.poll() is not None)
     else:  # hold the first write between "temporary file complete" and "renamed into place"
-        proc = _start(config, fake, {"ITB_FAULT_PAUSE_BEFORE_COMMIT": f"{PARTITION}:60"})
+        proc = _start(config, fake, pause_before_commit(PARTITION, 60))
         _wait_for(lambda: any((root / PARTITION).parent.glob(".*.tmp-*")) or proc.poll() is not None)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGKILL)

@@ -216,7 +216,7 @@ class AciBackend(Backend):
         if s.subnet_id:
             kwargs["subnet_ids"] = [m.ContainerGroupSubnetId(id=s.subnet_id)]
         if s.log_analytics_workspace_id:
-            from itb.secrets import resolve
+            from itb.secret_refs import resolve
 
             if not s.log_analytics_key:
                 raise ConfigError("log_analytics_workspace_id needs log_analytics_key (a secret reference)")

@@ -86,13 +86,23 @@ def settings_env(outputs: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog="itb azure", description="Azure helpers for the aci backend.")
-    sub = parser.add_subparsers(dest="command", required=True)
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The arguments of ``itb azure`` (added to the ``itb`` parser through ``itb_add_commands``)."""
+    sub = parser.add_subparsers(dest="azure_command", required=True)
     settings = sub.add_parser("settings", help="backend settings from `terraform output -json`")
     settings.add_argument("--from-terraform", required=True, metavar="DIR_OR_JSON")
     settings.add_argument("--write", metavar="FILE", help="write an env file (e.g. .itb-azure.env)")
-    args = parser.parse_args(list(argv))
+
+
+def main(argv: Sequence[str]) -> int:
+    """``itb azure`` on its own: parse ``argv`` and :func:`run`."""
+    parser = argparse.ArgumentParser(prog="itb azure", description="Azure helpers for the aci backend.")
+    configure(parser)
+    return run(parser.parse_args(list(argv)))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed ``itb azure`` command (only ``settings`` so far)."""
     env = settings_env(read_terraform_outputs(args.from_terraform))
     text = "".join(f"{key}={shlex.quote(value)}\n" for key, value in sorted(env.items()))
     header = "# itb aci backend settings from terraform outputs (no secrets). Source with `set -a; . FILE`.\n"

@@ -25,7 +25,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,14 +33,13 @@ from typing import IO, Any
 
 from itb.backends import Backend, PollResult, StageRunSpec
 from itb.backends.base import tail_lines
-from itb.errors import ConfigError
 
+from itb_local.options import parse_options
 from itb_local.zygote import PRELOAD_ENV
 
 GRACE_S = 5.0
 #: How long the fork server may take to import its modules before the exec path is used instead.
 ZYGOTE_READY_TIMEOUT_S = 60.0
-START_METHODS = ("fork", "exec")
 
 log = logging.getLogger("itb.local")
 
@@ -207,17 +205,10 @@ class LocalBackend(Backend):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        self.python = str(self.options.get("python", sys.executable))
-        start = str(self.options.get("start", "fork" if hasattr(os, "fork") else "exec"))
-        if start not in START_METHODS:
-            raise ConfigError(f"backend.options.local.start: {start!r} is not one of {list(START_METHODS)}")
-        if start == "fork" and not hasattr(os, "fork"):
-            raise ConfigError("backend.options.local.start: 'fork' is not available on this system")
-        self.start = start
-        preload = self.options.get("preload", [])
-        if not isinstance(preload, list) or not all(isinstance(m, str) for m in preload):
-            raise ConfigError("backend.options.local.preload: expected a list of module names")
-        self.preload: list[str] = preload
+        settings = parse_options(self.options)
+        self.python = settings.python
+        self.start = settings.start
+        self.preload: list[str] = settings.preload
         self._tmp = tempfile.TemporaryDirectory(prefix="itb-local-")
         self.handles: list[LocalHandle] = []
         self._zygote: Zygote | None = None

@@ -71,6 +71,8 @@ def _preload() -> None:
     state = importlib.import_module("itb.stages.state")
     for stage in importlib.import_module("itb.stages.registry").STAGES.values():
         state.code_version(type(stage))  # parses and hashes each stage's modules; cached
+    # Every stage run validates its config's generators: collect the plugins' generators once here.
+    importlib.import_module("itb.generators.registry").generator_registry()
 
 
 def _import_lightgbm() -> None:

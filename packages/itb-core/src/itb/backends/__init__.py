@@ -2,10 +2,10 @@
 
 A backend runs one stage run at a time per handle and is driven by the core runner, like Dagster's
 step handler: ``launch`` starts it, ``poll`` reports its health, ``logs`` returns what it printed,
-``cancel`` stops it. Plugins provide backends through the ``itb_backends`` hook.
+``cancel`` stops it. Plugins provide backends through the ``itb_backends`` hook
+(:mod:`itb.plugins.hookspecs`).
 """
 
 from itb.backends.base import Backend, BackendInfo, PollResult, StageRunSpec
-from itb.backends.hookspecs import hookimpl, hookspec
 
-__all__ = ["Backend", "BackendInfo", "PollResult", "StageRunSpec", "hookimpl", "hookspec"]
+__all__ = ["Backend", "BackendInfo", "PollResult", "StageRunSpec"]

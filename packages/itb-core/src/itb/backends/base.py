@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class StageRunSpec:
@@ -109,6 +111,9 @@ class BackendInfo:
     description: str = ""
     #: Parallel stage runs this backend handles well by default (None: CPU count).
     default_workers: int | None = None
+    #: The pydantic model of this backend's ``backend.options.NAME`` section, so that a config's
+    #: options are checked (with key paths) before a run starts; None: not checked.
+    options_model: type[BaseModel] | None = None
 
 
 def tail_lines(text: str, tail: int | None) -> str:

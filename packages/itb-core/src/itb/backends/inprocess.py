@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from itb import secrets
+from itb import secret_refs
 from itb.backends.base import Backend, BackendInfo, PollResult, StageRunSpec, tail_lines
-from itb.backends.hookspecs import hookimpl
+from itb.plugins.hookspecs import hookimpl
 
 
 @dataclass
@@ -32,7 +32,7 @@ class InProcessBackend(Backend):
         buffer = io.StringIO()
         handler = logging.StreamHandler(buffer)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.addFilter(secrets.RedactingFilter())  # captured logs mask secrets as a process's do
+        handler.addFilter(secret_refs.RedactingFilter())  # captured logs mask secrets as a process's do
         logger = logging.getLogger("itb")
         logger.addHandler(handler)
         level = logger.level

@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-format", choices=["text", "json"], default=os.environ.get("ITB_LOG_FORMAT", "text")
     )
+    parser.set_defaults(plugin_command=None)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline of a config on a backend")
@@ -86,12 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a config (structure, generators, data files)")
     validate.add_argument("config")
 
-    sub.add_parser("plugins", help="list installed plugins and their backends")
-
-    azure = sub.add_parser(
-        "azure", help="Azure commands (from itb-azure): settings from terraform", add_help=False
-    )
-    azure.add_argument("azure_args", nargs=argparse.REMAINDER)
+    sub.add_parser("plugins", help="list installed plugins and what each provides")
 
     runs = sub.add_parser("runs", help="inspect past runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
@@ -103,16 +99,33 @@ def _parser() -> argparse.ArgumentParser:
     listing = runs_sub.add_parser("list", help="list runs under a data root")
     listing.add_argument("--data-root", default=None)
     listing.add_argument("--config", default=None)
+    _add_plugin_commands(sub)
     return parser
+
+
+def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Commands from plugins (``itb_add_commands``), e.g. ``itb azure`` from itb-azure."""
+    from itb.cli.commands import CommandRegistry
+    from itb.plugins.manager import fill
+
+    commands = CommandRegistry(reserved=sub.choices)
+    fill("itb_add_commands", commands)
+    for command in commands.values():
+        parser = sub.add_parser(command.name, help=command.help)
+        command.configure(parser)
+        parser.set_defaults(plugin_command=command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["azure"]:  # itb-azure parses its own arguments (and --help)
-        args = argparse.Namespace(command="azure", azure_args=argv[1:])
-    else:
-        args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
+    except ItbError as exc:  # a broken plugin: it fails every command, with one line naming it
+        print(f"itb: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        if args.plugin_command is not None:
+            return int(args.plugin_command.run(args))
         if args.command == "stage":
             return _stage_run(args)
         if args.command == "run":
@@ -123,8 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "plugins":
             return _plugins()
-        if args.command == "azure":
-            return _azure(args.azure_args)
         if args.command == "runs":
             return _runs(args)
     except ItbError as exc:
@@ -141,20 +152,12 @@ def _stage_run(args: argparse.Namespace) -> int:
     for name in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(name, str(threads))  # before polars/lightgbm are imported
     from itb.cli.logs import setup_logging
+    from itb.cli.process import tune_malloc
     from itb.runs.execute import execute_stage
 
+    tune_malloc()
     setup_logging(args.log_format)
     return execute_stage(args.data_root, args.run_id, args.stage, threads, step=args.step)
-
-
-def _azure(argv: list[str]) -> int:
-    try:
-        from itb_azure.cli import main as azure_main
-    except ImportError:
-        from itb.errors import ConfigError
-
-        raise ConfigError("`itb azure` needs the itb-azure package (pip install itb-azure)") from None
-    return azure_main(argv)
 
 
 def _early_backend(args: argparse.Namespace) -> Any:
@@ -165,9 +168,10 @@ def _early_backend(args: argparse.Namespace) -> Any:
     once. This is a guess from the unvalidated ``backend`` section: :func:`_run` uses it only if the
     validated config asks for the same backend settings, and closes it otherwise (or on any error).
     """
-    from itb.backends.manager import create_backend, resolve_parallelism
+    from itb.backends.parallelism import resolve_parallelism
     from itb.config import jsonc
     from itb.config.models import BackendSettings
+    from itb.plugins.manager import create_backend
 
     if args.dry_run:
         return None
@@ -321,11 +325,19 @@ def _plugins() -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from itb.backends.manager import plugins
+    from itb.generators.registry import generator_registry
+    from itb.plugins.manager import backend_registry, plugins
 
-    table = Table("plugin", "distribution", "version", "backends")
-    for row in plugins():
-        table.add_row(row["plugin"], row["distribution"], row["version"], row["backends"])
+    provided: dict[str, list[str]] = {}
+    backends = backend_registry()
+    for name in backends:
+        provided.setdefault(backends.provider(name), []).append(f"backend {name}")
+    generators = generator_registry()
+    for kind, name in generators:
+        provided.setdefault(generators.provider((kind, name)), []).append(f"{kind} {name}")
+    table = Table("plugin", "distribution", "version", "provides")
+    for row in plugins(provided):
+        table.add_row(row["plugin"], row["distribution"], row["version"], row["provides"])
     Console().print(table)
     return 0
 

@@ -59,10 +59,30 @@ def parse_config(data: Any, source: str = "<config>") -> PipelineConfig:
         config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise _fail(source, _messages(exc)) from None
-    problems = validate_generators(config)
+    problems = validate_generators(config) + validate_backend_options(config)
     if problems:
         raise _fail(source, problems)
     return config
+
+
+def validate_backend_options(config: PipelineConfig) -> list[str]:
+    """Each ``backend.options.NAME`` against the model its backend declares (``options_model``).
+
+    Options for a backend that is not installed here cannot be checked and are left alone: a config
+    may carry settings for the cloud backend while it runs on a laptop.
+    """
+    from itb.plugins.manager import backends
+
+    problems: list[str] = []
+    for name, info in backends().items():
+        options = config.backend.options.get(name)
+        if options is None or info.options_model is None:
+            continue
+        try:
+            info.options_model.model_validate(options)
+        except ValidationError as exc:
+            problems.extend(_messages(exc, ("backend", "options", name)))
+    return problems
 
 
 def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConfig:

@@ -2,7 +2,7 @@
 
 Each generator has a name, a pydantic config model and a function over a polars DataFrame, and can
 say which columns it will produce before it runs (so ``itb validate`` checks column references).
-Call one directly::
+Plugins add generators through the ``itb_register_generators`` hook. Call one directly::
 
     from itb.generators import generate
     out = generate("feature", "talib", df, {"columns": ["close"], "functions": ["SMA"], "windows": [5]})

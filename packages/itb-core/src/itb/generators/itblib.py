@@ -34,7 +34,7 @@ from pydantic import Field, field_validator
 from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
 from itb.generators.history import History
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 from itb.generators.rolling import chunks, padded, window_chunk
 from itb.generators.windowed import finite
 
@@ -154,6 +154,7 @@ def lookback(cfg: ItbLibConfig) -> History:
     return History(rows=max(cfg.base_window, *cfg.windows) - 1 + (1 if cfg.use_differences else 0))
 
 
-register(
-    Generator("itblib", "feature", ItbLibConfig, generate, outputs, doc=__doc__ or "", lookback=lookback)
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (
+    Generator("itblib", "feature", ItbLibConfig, generate, outputs, doc=__doc__ or "", lookback=lookback),
 )

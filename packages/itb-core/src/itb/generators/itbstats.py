@@ -43,7 +43,7 @@ from itb.config.models import Model, Window
 from itb.generators.frames import require_columns
 from itb.generators.history import History
 from itb.generators.postprocess import PostProcess, apply
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 from itb.generators.rolling import Windows, chunks, padded, window_chunk
 from itb.generators.windowed import finite
 
@@ -211,6 +211,7 @@ def lookback(cfg: ItbStatsConfig) -> History:
     return History(rows=max(cfg.windows) - 1)
 
 
-register(
-    Generator("itbstats", "feature", ItbStatsConfig, generate, outputs, doc=__doc__ or "", lookback=lookback)
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (
+    Generator("itbstats", "feature", ItbStatsConfig, generate, outputs, doc=__doc__ or "", lookback=lookback),
 )

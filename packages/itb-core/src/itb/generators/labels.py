@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from itb.config.models import Model
 from itb.generators.frames import require_columns
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 
 
 def _tables(values: NDArray[np.float64], horizon: int, up: bool) -> list[NDArray[np.float64]]:
@@ -153,7 +153,7 @@ def highlow2_outputs(cfg: HighLow2Config, column_prefix: str, feature_prefix: st
     return [f"{feature_prefix}{name}" for name in cfg.names]
 
 
-register(Generator("highlow2", "label", HighLow2Config, highlow2, highlow2_outputs, doc=__doc__ or ""))
+HIGHLOW2 = Generator("highlow2", "label", HighLow2Config, highlow2, highlow2_outputs, doc=__doc__ or "")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -210,8 +210,8 @@ def highlow(df: pl.DataFrame, cfg: HighLowConfig, column_prefix: str, feature_pr
     return pl.DataFrame(out)
 
 
-register(
-    Generator("highlow", "label", HighLowConfig, highlow, highlow2_outputs, doc=HighLowConfig.__doc__ or "")
+HIGHLOW = Generator(
+    "highlow", "label", HighLowConfig, highlow, highlow2_outputs, doc=HighLowConfig.__doc__ or ""
 )
 
 
@@ -314,6 +314,9 @@ def topbot2_outputs(cfg: TopBot2Config, column_prefix: str, feature_prefix: str)
     return [f"{feature_prefix}{name}" for name in cfg.names]
 
 
-register(
-    Generator("topbot2", "label", TopBot2Config, topbot2, topbot2_outputs, doc=TopBot2Config.__doc__ or "")
+TOPBOT2 = Generator(
+    "topbot2", "label", TopBot2Config, topbot2, topbot2_outputs, doc=TopBot2Config.__doc__ or ""
 )
+
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (HIGHLOW2, HIGHLOW, TOPBOT2)

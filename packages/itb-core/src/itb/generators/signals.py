@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from itb.config.models import Model
 from itb.generators.frames import require_columns
 from itb.generators.history import History, decay_rows
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 from itb.generators.rolling import chunks, padded, window_chunk
 
 
@@ -169,15 +169,12 @@ def _no_history(cfg: object) -> History:
     return History()
 
 
-register(
-    Generator("combine", "signal", CombineConfig, combine, lambda c, *_: [c.names], lookback=_no_history)
-)
-register(
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (
+    Generator("combine", "signal", CombineConfig, combine, lambda c, *_: [c.names], lookback=_no_history),
     Generator(
         "smoothen", "signal", SmoothenConfig, smoothen, lambda c, *_: [c.names], lookback=smoothen_lookback
-    )
-)
-register(
+    ),
     Generator(
         "threshold_rule",
         "signal",
@@ -185,9 +182,7 @@ register(
         threshold_rule,
         lambda c, *_: list(c.names),
         lookback=_no_history,
-    )
-)
-register(
+    ),
     Generator(
         "threshold_rule2",
         "signal",
@@ -195,5 +190,5 @@ register(
         threshold_rule2,
         lambda c, *_: list(c.names),
         lookback=_no_history,
-    )
+    ),
 )

@@ -49,7 +49,7 @@ from itb.generators import indicators as ind
 from itb.generators.frames import require_columns
 from itb.generators.history import History, decay_rows
 from itb.generators.postprocess import PostProcess, apply
-from itb.generators.registry import Generator, register
+from itb.generators.registry import Generator
 from itb.generators.windowed import finite
 
 OHLCV = ("open", "high", "low", "close", "volume")
@@ -345,4 +345,7 @@ def generate(df: pl.DataFrame, cfg: TalibConfig, column_prefix: str, feature_pre
     return pl.DataFrame([pl.Series(name, finite(columns[name])).fill_nan(None) for name in order])
 
 
-register(Generator("talib", "feature", TalibConfig, generate, outputs, doc=__doc__ or "", lookback=lookback))
+#: Registered by :mod:`itb.generators.builtins`.
+GENERATORS = (
+    Generator("talib", "feature", TalibConfig, generate, outputs, doc=__doc__ or "", lookback=lookback),
+)

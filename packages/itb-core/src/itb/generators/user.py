@@ -1,9 +1,10 @@
-"""User feature functions referenced as ``module:function`` in a feature set's ``generator``.
+"""User generator functions referenced as ``module:function`` in a feature, label or signal set.
 
-The function receives the merged table and the set's ``config`` dict and returns a table of new
-columns with the same number of rows (polars, or pandas if its first parameter is annotated as a
-pandas DataFrame). Declare the columns it makes in ``config["outputs"]`` so that ``itb validate``
-can check references to them; undeclared columns are accepted at run time.
+The function receives the table and the set's ``config`` dict and returns a table of new columns
+with the same number of rows (polars, or pandas if its first parameter is annotated as a pandas
+DataFrame). Declare the columns it makes in ``config["outputs"]`` so that ``itb validate`` can
+check references to them; undeclared columns are accepted at run time. A signal function may list
+the columns it reads in ``config["columns"]``, which ``itb validate`` checks like a built-in's.
 """
 
 from __future__ import annotations
@@ -12,20 +13,22 @@ import hashlib
 import importlib
 import inspect
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import polars as pl
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from itb.config.models import Model
 from itb.errors import ConfigError, DataError
 from itb.generators.frames import to_polars
-from itb.generators.registry import Generator
 
 
-class UserConfig(Model):
+class UserConfig(BaseModel):
+    """A user function's ``config``: free-form, with two keys itb reads itself."""
+
     model_config = ConfigDict(extra="allow")
-    outputs: list[str] | None = None
+    outputs: list[str] | None = Field(default=None, description="Columns the function makes.")
+    columns: str | list[str] = Field(default_factory=list, description="Columns the function reads.")
 
 
 def resolve(reference: str) -> Callable[..., Any]:
@@ -50,21 +53,28 @@ def _wants_pandas(fn: Callable[..., Any]) -> bool:
     return "pandas" in annotation or "pd." in annotation
 
 
-def user_generator(reference: str) -> Generator:
-    fn = resolve(reference)
+class UserFunction:
+    """Adapts ``fn(df, config) -> new columns`` to the generator calling convention."""
 
-    def run(df: pl.DataFrame, cfg: UserConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
-        config = cfg.model_dump(exclude={"outputs"})
-        result = fn(df.to_pandas() if _wants_pandas(fn) else df, config)
+    def __init__(self, reference: str) -> None:
+        self.reference = reference
+
+    @cached_property
+    def fn(self) -> Callable[..., Any]:
+        return resolve(self.reference)
+
+    def run(self, df: pl.DataFrame, cfg: UserConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
+        config = cfg.model_dump(exclude={"outputs"}, exclude_unset=True)
+        result = self.fn(df.to_pandas() if _wants_pandas(self.fn) else df, config)
         out = to_polars(result)
         if out.height != df.height:
-            raise DataError(f"user function {reference!r} returned {out.height} rows, expected {df.height}")
+            raise DataError(
+                f"user function {self.reference!r} returned {out.height} rows, expected {df.height}"
+            )
         return out.rename({c: f"{feature_prefix}{c}" for c in out.columns}) if feature_prefix else out
 
-    def outputs(cfg: UserConfig, column_prefix: str, feature_prefix: str) -> list[str]:
+    def outputs(self, cfg: UserConfig, column_prefix: str, feature_prefix: str) -> list[str]:
         return [f"{feature_prefix}{c}" for c in cfg.outputs or []]
-
-    return Generator(reference, "feature", UserConfig, run, outputs, doc=inspect.getdoc(fn) or "")
 
 
 def source_fingerprint(reference: str) -> str:

@@ -4,7 +4,6 @@ in-process backend. Writes the outputs, then the stage state, then the stage res
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import resource
 import sys
@@ -12,9 +11,10 @@ import time
 import traceback
 from typing import Any
 
-from itb import secrets
+from itb import secret_refs
 from itb.config.loader import parse_config
 from itb.errors import ConfigError, ItbError
+from itb.plugins.manager import secret_resolvers
 from itb.runs.ids import run_prefix, utc_now
 from itb.stages.base import StageContext
 from itb.stages.registry import get_stage
@@ -31,30 +31,6 @@ def result_name(run_id: str, stage: str, step: str | None = None) -> str:
     return f"{run_prefix(run_id)}/stages/{stage}/{step}.json"
 
 
-#: glibc ``mallopt`` parameters: M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def tune_malloc() -> None:
-    """Keep freed memory in the process instead of handing it back to the kernel at once.
-
-    Stages allocate and free column-sized numpy arrays (megabytes) by the hundred. glibc serves each
-    from a fresh ``mmap`` and unmaps it on free, so every array pays a page fault per 4 KiB page:
-    a third of the simulate grid's time, for instance. Serving them from the heap and trimming it
-    only past 256 MiB free lets later arrays reuse warm pages. Peak memory stays the same (freed
-    blocks are reused, not added). A no-op where the C library is not glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)  # the largest value glibc accepts on 64-bit
-    mallopt(_M_TRIM_THRESHOLD, 256 << 20)
-
-
 def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return round(rss / 1024, 1)
@@ -69,7 +45,6 @@ def execute_stage(
     result, but not the stage state (the finalize run writes that once every step is done).
     """
     started, t0 = utc_now(), time.perf_counter()
-    tune_malloc()
     storage = Storage(data_root)
     result: dict[str, Any] = {"stage": stage_name, "run_id": run_id, "started_at": started}
     if step is not None:
@@ -87,7 +62,7 @@ def execute_stage(
         config = parse_config(stored, f"{data_root}/{config_name}")
         # Secrets resolve here, inside the stage's own error handling: a missing one fails the
         # stage with a clear error in its result, and every backend (in-process too) gets it.
-        secrets.activate(config.secrets)
+        secret_refs.activate(config.secrets, secret_resolvers() if config.secrets else None)
         stage = get_stage(stage_name)
         key = stage_key(stage, config, storage)
         inputs = stage_inputs(stage, storage)
@@ -111,11 +86,11 @@ def execute_stage(
         result.update(status="succeeded", key=key, inputs=inputs, outputs=outputs, metrics=outcome.metrics)
     except ItbError as exc:
         log.error("stage %s failed: %s", stage_name if step is None else f"{stage_name}.{step}", exc)
-        result.update(status="failed", error=secrets.redact(str(exc)))
+        result.update(status="failed", error=secret_refs.redact(str(exc)))
         code = exc.exit_code
     except Exception as exc:
         log.error("stage %s failed:\n%s", stage_name, traceback.format_exc())
-        result.update(status="failed", error=secrets.redact(f"{type(exc).__name__}: {exc}"))
+        result.update(status="failed", error=secret_refs.redact(f"{type(exc).__name__}: {exc}"))
         code = 1
     result.update(
         ended_at=utc_now(), duration_s=round(time.perf_counter() - t0, 3), peak_rss_mb=peak_rss_mb()

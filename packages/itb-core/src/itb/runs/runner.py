@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itb.backends.base import Backend, StageRunSpec
-from itb.backends.manager import create_backend, resolve_parallelism
+from itb.backends.parallelism import resolve_parallelism
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError, ItbError
+from itb.plugins.manager import create_backend
 from itb.runs.execute import result_name
 from itb.runs.ids import new_run_id, run_prefix, utc_now
 from itb.runs.manifest import config_hash, new_manifest

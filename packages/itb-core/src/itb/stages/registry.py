@@ -6,7 +6,6 @@ import numpy.ma  # noqa: F401  (polars checks for masked arrays whenever it buil
 
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
-from itb.generators import registry as _generators
 from itb.stages.base import Stage
 from itb.stages.download import DownloadStage
 from itb.stages.features import FeaturesStage
@@ -17,10 +16,6 @@ from itb.stages.rolling import PredictRollingStage
 from itb.stages.signals import SignalsStage
 from itb.stages.simulate import SimulateStage
 from itb.stages.train import TrainStage
-
-# Every stage run validates its config's generators, so load the built-in ones with the stage graph:
-# a process that imports this module ahead of time (a fork server) then has them ready.
-_generators.load_builtins()
 
 STAGES: dict[str, Stage] = {
     s.name: s

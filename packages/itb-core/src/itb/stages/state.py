@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -34,11 +34,34 @@ def module_file(name: str, root: Path = ITB_ROOT) -> Path | None:
     return None
 
 
+def _type_checking_only(node: ast.AST) -> bool:
+    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): imports for type checkers only."""
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks (their ``else`` runs)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        if _type_checking_only(node):
+            assert isinstance(node, ast.If)
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+
+
 @cache
 def _imports(name: str, root: Path) -> frozenset[str]:
-    """The ``itb`` modules that the source of module ``name`` imports anywhere (top level, inside
-    functions, under ``TYPE_CHECKING``): ``from itb.a import b`` yields ``itb.a.b`` when ``b`` is a
-    module, else ``itb.a``.
+    """The ``itb`` modules that the source of module ``name`` imports anywhere it runs (top level,
+    inside functions; not under ``if TYPE_CHECKING:``, which never runs): ``from itb.a import b``
+    yields ``itb.a.b`` when ``b`` is a module, else ``itb.a``.
 
     ``itb`` itself (``itb/__init__.py``) is never followed: it only re-exports lazily, and following
     its lazy imports would make every stage depend on the runner. Its version is hashed instead.
@@ -48,7 +71,7 @@ def _imports(name: str, root: Path) -> frozenset[str]:
         return frozenset()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_bytes(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -54,18 +54,6 @@ class WriteResult:
         return {"fingerprint": self.fingerprint, "size": self.size, "rows": self.rows}
 
 
-def _fault_pause(name: str) -> None:
-    """Fault injection for tests: ``ITB_FAULT_PAUSE_BEFORE_COMMIT=features.parquet:30`` holds that
-    write between "temporary file complete" and "renamed into place", so a test can kill it there."""
-    setting = os.environ.get("ITB_FAULT_PAUSE_BEFORE_COMMIT")
-    if setting:
-        target, _, seconds = setting.partition(":")
-        if target == name:
-            import time
-
-            time.sleep(float(seconds or 30))
-
-
 def fingerprint_bytes(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -143,7 +131,6 @@ class Storage:
                 if fsync_enabled():
                     handle.flush()
                     os.fsync(handle.fileno())
-            _fault_pause(name)
             os.replace(tmp, final)
             return WriteResult(name, fingerprint_bytes(data), len(data), rows)
         data = bytes(data)

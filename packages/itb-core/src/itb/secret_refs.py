@@ -8,7 +8,8 @@ this process's memory, are handed to stage code by :func:`get`, and every log ha
 as ``***``.
 
 ``env:`` is built in. Other schemes come from plugins through the ``itb_secret_resolvers`` hook
-(itb-azure provides ``keyvault``), so itb-core never imports a cloud SDK.
+(itb-azure provides ``keyvault``), so itb-core never imports a cloud SDK. The caller passes them in
+(``execute_stage`` asks the plugin manager): this module does not look for plugins itself.
 """
 
 from __future__ import annotations
@@ -35,14 +36,9 @@ def _env(ref: str) -> str:
     return value
 
 
-def resolvers() -> dict[str, Resolver]:
-    """Scheme -> resolver: ``env`` plus what installed plugins provide."""
-    from itb.backends.manager import plugin_manager
-
-    found: dict[str, Resolver] = {"env": _env}
-    for provided in plugin_manager().hook.itb_secret_resolvers():
-        found.update(provided or {})
-    return found
+def resolvers(provided: Mapping[str, Resolver] | None = None) -> dict[str, Resolver]:
+    """Scheme -> resolver: the built-in ``env`` plus ``provided`` (from plugins)."""
+    return {"env": _env, **(provided or {})}
 
 
 def scheme(ref: str) -> str:
@@ -107,14 +103,15 @@ def install_redaction(logger: logging.Logger | None = None) -> RedactingFilter:
     return _filter
 
 
-def activate(references: Mapping[str, str]) -> list[str]:
-    """Resolve the config's ``secrets`` (name -> reference) for this process and start redacting.
+def activate(references: Mapping[str, str], provided: Mapping[str, Resolver] | None = None) -> list[str]:
+    """Resolve the config's ``secrets`` (name -> reference) for this process and start redacting;
+    ``provided`` are the plugins' resolvers by scheme (``env`` is built in).
 
     Returns the names resolved (never the values). Redaction is installed before resolving, so even
     an error message that quotes a value is masked.
     """
     install_redaction()
-    table = resolvers() if references else {}
+    table = resolvers(provided)
     for name, ref in references.items():
         _values[name] = resolve(ref, table)
     return sorted(references)
