@@ -62,8 +62,8 @@ def merge_config(tmp_path: Path, path: Path, gaps: str = "fill", extra: list[Any
 
 def run_merge(config: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
     result = run_pipeline(config, backend="inprocess", only=["merge"])
-    assert result.ok, result.manifest["stages"]["merge"].get("error")
-    return result.storage.read_parquet("merged.parquet"), result.manifest["stages"]["merge"]
+    assert result.ok, result.manifest.stages["merge"].error
+    return result.storage.read_parquet("merged.parquet"), result.manifest.stages["merge"]
 
 
 def test_gaps_are_filled_from_the_previous_close(tmp_path: Path) -> None:
@@ -75,7 +75,7 @@ def test_gaps_are_filled_from_the_previous_close(tmp_path: Path) -> None:
     assert filled["close"].to_list() == [101.25, 101.25]
     assert filled["open"].to_list() == filled["high"].to_list() == filled["low"].to_list() == [101.25, 101.25]
     assert filled["volume"].to_list() == [0.0, 0.0] and filled["trades"].to_list() == [0, 0]
-    report = stage["metrics"]["sources"][0]
+    report = stage.metrics["sources"][0]
     assert report["missing_rows"] == 2
     assert report["gaps"] == [{"from": "2024-01-01T00:02:00Z", "to": "2024-01-01T00:03:00Z", "missing": 2}]
 
@@ -92,7 +92,7 @@ def test_duplicate_timestamps_are_reported_and_dropped(tmp_path: Path) -> None:
     merged, stage = run_merge(merge_config(tmp_path, tmp_path / "k.parquet"))
     assert merged.height == 3
     assert merged["close"].to_list() == [100.25, 101.25, 103.25]  # the first of the duplicates is kept
-    assert stage["metrics"]["sources"][0]["duplicate_timestamps"] == 1
+    assert stage.metrics["sources"][0]["duplicate_timestamps"] == 1
 
 
 def test_second_source_with_prefix(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_second_source_with_prefix(tmp_path: Path) -> None:
     merged, stage = run_merge(merge_config(tmp_path, tmp_path / "btc.parquet", extra=extra))
     assert {"close", "eth_close", "eth_volume"} <= set(merged.columns)
     assert merged["eth_close"].to_list() == [10.25, 11.25, 11.25, 12.25, 13.25]
-    assert stage["metrics"]["sources"][1]["missing_rows"] == 1
+    assert stage.metrics["sources"][1]["missing_rows"] == 1
 
 
 def test_off_raster_timestamp_names_file_and_row(tmp_path: Path) -> None:
@@ -110,7 +110,7 @@ def test_off_raster_timestamp_names_file_and_row(tmp_path: Path) -> None:
     result = run_pipeline(
         merge_config(tmp_path, tmp_path / "bad.parquet"), backend="inprocess", only=["merge"]
     )
-    error = result.manifest["stages"]["merge"]["error"]
+    error = result.manifest.stages["merge"].error
     assert str(tmp_path / "bad.parquet") in error and "row 2" in error and "not on the 1m raster" in error
 
 

@@ -74,6 +74,10 @@ def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConf
         text = read_text(source)
     except FileNotFoundError:
         raise ConfigError(f"{source}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a folder, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read the config: {exc}") from None
     try:
         data = jsonc.loads(text)
     except json.JSONDecodeError as exc:

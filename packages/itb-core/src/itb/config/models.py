@@ -210,6 +210,12 @@ class BackendSettings(Model):
         default=None, ge=1, description="Threads per stage process; default: CPU count / workers (>= 1)."
     )
     stage_timeout_s: float = Field(default=3600.0, gt=0)
+    lock_stale_after_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="A data root lock held by a process on another machine (whose pid cannot be "
+        "checked) counts as stale after this many seconds; `itb run --break-lock` then removes it.",
+    )
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-backend settings, keyed by backend name."
     )
