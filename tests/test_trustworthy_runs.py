@@ -137,13 +137,13 @@ def test_stale_locks_are_reported_and_broken_only_on_request(tmp_path: Path) -> 
     storage = Storage(str(tmp_path))
     dead = LockInfo("old-run", socket.gethostname(), _dead_pid(), "2026-01-01T00:00:00Z", time.time())
     storage.write_bytes(LOCK_NAME, dead.to_json())
-    with pytest.raises(LockHeld, match="stale: its process .* no longer exists.*--break-lock"):
+    with pytest.raises(LockHeld, match=r"stale: its process \d+ no longer exists.*--break-lock"):
         RunLock.acquire(storage, "new-run")
     far = LockInfo("far-run", "another-host", 1, "2026-01-01T00:00:00Z", time.time() - 7200)
     storage.write_bytes(LOCK_NAME, far.to_json())
     with pytest.raises(LockHeld, match="in use by run far-run"):  # one hour allowed: not stale yet
         RunLock.acquire(storage, "new-run", stale_after_s=3 * 3600)
-    with pytest.raises(LockHeld, match="2.0 h old"):
+    with pytest.raises(LockHeld, match=r"2\.0 h old"):
         RunLock.acquire(storage, "new-run", stale_after_s=3600)
     taken = RunLock.acquire(storage, "new-run", stale_after_s=3600, break_lock=True)
     assert read_lock(storage) == taken.info
@@ -188,8 +188,8 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_keeps_the_log_tail(
     )
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "term.json", small_config_data)
-    runner = subprocess.Popen([sys.executable, "-m", "itb", "run", str(config), "--backend", "local"],
-                              cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    command = [sys.executable, "-m", "itb", "run", str(config), "--backend", "local"]
+    runner = subprocess.Popen(command, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _wait_for(marker.exists)
     runner.send_signal(signal.SIGTERM)
     _, err = runner.communicate(timeout=60)

@@ -98,16 +98,21 @@ def validate_generators(config: PipelineConfig) -> list[str]:
     available = {f"{s.column_prefix}{c}" for s in config.data_sources for c in BASE_COLUMNS}
     features: list[str] = []
     labels: list[str] = []
+    if not config.feature_sets:
+        problems.append("feature_sets: empty; the models need at least one feature set")
     for section, kind, target in (("feature_sets", "feature", features), ("label_sets", "label", labels)):
         for i, gset in enumerate(getattr(config, section)):
             try:
                 generator = get_generator(kind, gset.generator)  # type: ignore[arg-type]
                 parsed = generator.validate(gset.config)
-                target.extend(generator.outputs(parsed, gset.column_prefix, gset.feature_prefix))
             except ValidationError as exc:
                 problems.extend(_messages(exc, (section, i, "config")))
+                continue
             except (ItbError, ValueError) as exc:
                 problems.append(f"{section}[{i}].generator: {exc}")
+                continue
+            problems.extend(_unknown_inputs(parsed, gset.column_prefix, available | set(features), section, i))
+            target.extend(generator.outputs(parsed, gset.column_prefix, gset.feature_prefix))
     duplicated = sorted({c for c in features + labels if (features + labels).count(c) > 1})
     if duplicated:
         problems.append(f"feature_sets/label_sets: columns generated twice: {duplicated}")
@@ -157,6 +162,21 @@ def validate_generators(config: PipelineConfig) -> list[str]:
     return problems
 
 
+def _unknown_inputs(parsed: Any, prefix: str, known: set[str], section: str, i: int) -> list[str]:
+    """Input columns (a generator config's ``columns``) that no source or earlier feature set
+    provides: ``feature_sets[0].config.columns[1]: no source or earlier feature set provides 'closee'``."""
+    columns = getattr(parsed, "columns", None)
+    if columns is None:
+        return []
+    names = [columns] if isinstance(columns, str) else list(columns)
+    return [
+        f"{section}[{i}].config.columns" + (f"[{j}]" if not isinstance(columns, str) else "")
+        + f": no source or earlier feature set provides {prefix + name!r}"
+        for j, name in enumerate(names)
+        if isinstance(name, str) and prefix + name not in known
+    ]  # fmt: skip
+
+
 def check_input_files(config: PipelineConfig) -> list[str]:
     """Every data source must point at existing data (a file, a folder of Parquet, or a sample)."""
     from itb.storage.sources import SourceNotFound, resolve_source
@@ -171,5 +191,12 @@ def check_input_files(config: PipelineConfig) -> list[str]:
 
 
 def validate_config(path: str | Path) -> PipelineConfig:
-    """What ``itb validate`` does: structure, generators, references and input files."""
-    return load_config(path, check_inputs=True)
+    """What ``itb validate`` does: structure, generators, references and input files, then the data
+    root, the sources' data (schema, rows, raster, enough rows) and the models' parameters."""
+    from itb.config.validate import deep_checks
+
+    config = load_config(path, check_inputs=True)
+    problems = deep_checks(config)
+    if problems:
+        raise _fail(str(path), problems)
+    return config
