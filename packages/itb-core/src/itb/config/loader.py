@@ -53,20 +53,24 @@ def _fail(source: str, problems: list[str]) -> ConfigError:
     return ConfigError(f"{source}: invalid config, {len(problems)} {noun}:\n{lines}")
 
 
-def parse_config(data: Any, source: str = "<config>") -> PipelineConfig:
-    """Validate already-parsed config data (a dict) into a :class:`PipelineConfig`."""
+def _structure(data: Any, source: str) -> PipelineConfig:
     try:
-        config = PipelineConfig.model_validate(data)
+        return PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise _fail(source, _messages(exc)) from None
+
+
+def parse_config(data: Any, source: str = "<config>") -> PipelineConfig:
+    """Validate already-parsed config data (a dict) into a :class:`PipelineConfig`."""
+    config = _structure(data, source)
     problems = validate_generators(config)
     if problems:
         raise _fail(source, problems)
     return config
 
 
-def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConfig:
-    """Load a JSON/JSONC config file. With ``check_inputs`` also check that its data files exist."""
+def _read(path: str | Path) -> Any:
+    """The config file's data (JSON or JSONC); a missing, unreadable or malformed file is a ConfigError."""
     from itb.storage.url import read_text
 
     source = str(path)
@@ -79,10 +83,15 @@ def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConf
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{source}: cannot read the config: {exc}") from None
     try:
-        data = jsonc.loads(text)
+        return jsonc.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    config = parse_config(data, source)
+
+
+def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConfig:
+    """Load a JSON/JSONC config file. With ``check_inputs`` also check that its data files exist."""
+    source = str(path)
+    config = parse_config(_read(path), source)
     if check_inputs:
         problems = check_input_files(config)
         if problems:
@@ -111,7 +120,9 @@ def validate_generators(config: PipelineConfig) -> list[str]:
             except (ItbError, ValueError) as exc:
                 problems.append(f"{section}[{i}].generator: {exc}")
                 continue
-            problems.extend(_unknown_inputs(parsed, gset.column_prefix, available | set(features), section, i))
+            problems.extend(
+                _unknown_inputs(parsed, gset.column_prefix, available | set(features), section, i)
+            )
             target.extend(generator.outputs(parsed, gset.column_prefix, gset.feature_prefix))
     duplicated = sorted({c for c in features + labels if (features + labels).count(c) > 1})
     if duplicated:
@@ -195,8 +206,9 @@ def validate_config(path: str | Path) -> PipelineConfig:
     root, the sources' data (schema, rows, raster, enough rows) and the models' parameters."""
     from itb.config.validate import deep_checks
 
-    config = load_config(path, check_inputs=True)
-    problems = deep_checks(config)
+    config = _structure(_read(path), str(path))
+    problems = validate_generators(config)  # all problems at once: the config's, then the data's
+    problems += [p for p in deep_checks(config) if p not in problems]
     if problems:
         raise _fail(str(path), problems)
     return config

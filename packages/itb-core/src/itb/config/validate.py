@@ -156,4 +156,3 @@ def _known_params(algorithm: Algorithm, cache: dict[str, set[str] | None]) -> se
 def deep_checks(config: PipelineConfig) -> list[str]:
     """Everything ``itb validate`` adds to the config checks."""
     return [*check_data_root_problem(config), *check_source_data(config), *check_algorithm_params(config)]
-
