@@ -85,5 +85,5 @@ def test_a_write_into_a_read_only_folder_is_a_storage_error_naming_the_dataset(
         storage.write_bytes("ro/previous.parquet", b"new")
     assert (read_only_folder / "previous.parquet").read_bytes() == b"previous"
     assert _temporaries(read_only_folder) == []
-    with pytest.raises(ConfigError, match="cannot write in .*Read-only file system"):
+    with pytest.raises(ConfigError, match=r"cannot write in .*Read-only file system"):
         check_data_root(str(read_only_folder / "data"))
