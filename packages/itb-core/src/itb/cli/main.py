@@ -415,5 +415,5 @@ def _runs(args: argparse.Namespace) -> int:
     for table in summary_tables(manifest, shown_status(manifest, lock)):
         console.print(table)
     for line in warning_lines(manifest):
-        console.print(line)
+        console.print(line, highlight=False)
     return 0

@@ -135,7 +135,7 @@ def print_summary(manifest: RunManifest, console: Console, elapsed: float) -> No
                 f"(buy and hold {sim.get('buy_and_hold_pct', 0):.2f}%)"
             )
     for line in warning_lines(manifest):
-        console.print(line)
+        console.print(line, highlight=False)
     console.print(
         f" manifest: {escape(manifest.data_root)}/runs/{manifest.run_id}/manifest.json ({elapsed:.2f}s)"
     )

@@ -7,7 +7,7 @@ Rows ``[0, holdout_start)`` are for training, minus the last ``horizon`` rows be
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -19,6 +19,8 @@ from itb.stages.labels import label_horizon
 from itb.storage.store import Storage
 
 Matrix = NDArray[np.float64]
+#: Fewer holdout rows than this make holdout metrics noise: the run warns.
+MIN_HOLDOUT_ROWS = 1000
 
 
 @dataclass
@@ -51,3 +53,21 @@ def load_training_table(config: PipelineConfig, storage: Storage) -> TrainingTab
     holdout_start = int(n * (1 - config.train.holdout))
     train_end = max(0, holdout_start - label_horizon(config))
     return TrainingTable(df, names, holdout_start, train_end)
+
+
+def holdout_warnings(table: TrainingTable, labels: list[str]) -> list[dict[str, Any]]:
+    """Run warnings (``{kind, count, message, first_rows}``) about a holdout too small to judge a
+    model by, or whose labels are all null (then its metrics are empty)."""
+    rows = table.df.height - table.holdout_start
+    warnings: list[dict[str, Any]] = []
+    if rows < MIN_HOLDOUT_ROWS:
+        warnings.append({"kind": "small_holdout", "count": rows, "first_rows": [table.holdout_start],
+                         "message": f"the holdout has only {rows} rows (< {MIN_HOLDOUT_ROWS}): its metrics "
+                         "are noise; widen the data range or raise train.holdout"})  # fmt: skip
+    tail = table.df.slice(table.holdout_start)
+    for label in labels:
+        if label in tail.columns and tail[label].null_count() == tail.height:
+            warnings.append({"kind": "holdout_labels_null", "count": tail.height, "first_rows": [table.holdout_start],
+                             "message": f"label {label} is null on every holdout row (its horizon reaches "
+                             "past the data): no holdout metrics for it"})  # fmt: skip
+    return warnings

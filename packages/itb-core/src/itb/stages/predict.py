@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from itb.config.models import Algorithm, PipelineConfig
 from itb.stages.base import Stage, StageContext, StageResult
-from itb.stages.dataset import load_training_table
+from itb.stages.dataset import holdout_warnings, load_training_table
 from itb.stages.metrics import Metrics, classification_metrics, regression_metrics
 from itb.stages.models import TrainedModel, load_model, model_name
 
@@ -102,5 +102,5 @@ class PredictStage(Stage):
                 "predictions.parquet": ctx.storage.write_parquet("predictions.parquet", out),
                 "metrics.json": ctx.storage.write_json("metrics.json", document),
             },
-            metrics={"holdout": metrics},
+            metrics={"holdout": metrics, "warnings": holdout_warnings(table, config.train.labels)},
         )
