@@ -59,15 +59,19 @@ def holdout_warnings(table: TrainingTable, labels: list[str]) -> list[dict[str, 
     """Run warnings (``{kind, count, message, first_rows}``) about a holdout too small to judge a
     model by, or whose labels are all null (then its metrics are empty)."""
     rows = table.df.height - table.holdout_start
+    first = [table.holdout_start]
     warnings: list[dict[str, Any]] = []
     if rows < MIN_HOLDOUT_ROWS:
-        warnings.append({"kind": "small_holdout", "count": rows, "first_rows": [table.holdout_start],
-                         "message": f"the holdout has only {rows} rows (< {MIN_HOLDOUT_ROWS}): its metrics "
-                         "are noise; widen the data range or raise train.holdout"})  # fmt: skip
+        message = (
+            f"the holdout has only {rows} rows (< {MIN_HOLDOUT_ROWS}): its metrics are noise; "
+            "widen the data range or raise train.holdout"
+        )
+        warnings.append({"kind": "small_holdout", "count": rows, "first_rows": first, "message": message})
     tail = table.df.slice(table.holdout_start)
     for label in labels:
         if label in tail.columns and tail[label].null_count() == tail.height:
-            warnings.append({"kind": "holdout_labels_null", "count": tail.height, "first_rows": [table.holdout_start],
-                             "message": f"label {label} is null on every holdout row (its horizon reaches "
-                             "past the data): no holdout metrics for it"})  # fmt: skip
+            message = f"label {label} is null on every holdout row: no holdout metrics for it"
+            warnings.append(
+                {"kind": "holdout_labels_null", "count": tail.height, "first_rows": first, "message": message}
+            )
     return warnings
