@@ -88,8 +88,8 @@ def test_forked_and_execd_stages_give_identical_outputs(
         result = run_pipeline(parse_config(data), backend="local")
         assert result.ok, result.manifest
         fingerprints[start] = {
-            f"{stage}/{name}": output["fingerprint"]
-            for stage, record in result.manifest["stages"].items()
+            f"{stage}/{name}": output.fingerprint
+            for stage, record in result.manifest.stages.items()
             for name, output in record.get("outputs", {}).items()
         }
     assert len(fingerprints["fork"]) >= 8

@@ -51,6 +51,9 @@ def merge_config(
         "data_root": str(tmp_path / "root"),
         "data_sources": [{"symbol": "TEST", "path": str(path)}, *(extra or [])],
         "merge": {"gaps": gaps, "max_filled_share": max_filled_share},
+        "feature_sets": [
+            {"generator": "talib", "config": {"columns": ["close"], "functions": ["SMA"], "windows": [2]}}
+        ],
         "train": {"labels": ["up"], "algorithms": [{"name": "gb"}]},
         "label_sets": [
             {
@@ -70,8 +73,8 @@ def merge_config(
 
 def run_merge(config: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
     result = run_pipeline(config, backend="inprocess", only=["merge"])
-    assert result.ok, result.manifest["stages"]["merge"].get("error")
-    return result.storage.read_parquet(datasets.MERGED), result.manifest["stages"]["merge"]
+    assert result.ok, result.manifest.stages["merge"].error
+    return result.storage.read_parquet(datasets.MERGED), result.manifest.stages["merge"]
 
 
 def test_gaps_are_filled_from_the_previous_close(tmp_path: Path) -> None:
@@ -83,13 +86,13 @@ def test_gaps_are_filled_from_the_previous_close(tmp_path: Path) -> None:
     assert filled["close"].to_list() == [101.25, 101.25]
     assert filled["open"].to_list() == filled["high"].to_list() == filled["low"].to_list() == [101.25, 101.25]
     assert filled["volume"].to_list() == [0.0, 0.0] and filled["trades"].to_list() == [0, 0]
-    report = stage["metrics"]["report"]
+    report = stage.metrics["report"]
     assert report["gap_rows_filled"] == 2 and report["filled_share"] == round(2 / 6, 6)
     source = report["sources"][0]
     assert source["missing_rows"] == 2
     gap = {"start": "2024-01-01T00:02:00Z", "end": "2024-01-01T00:03:00Z", "rows": 2}
     assert source["gaps"] == [gap] and source["largest_gap"] == gap
-    [warning] = stage["metrics"]["warnings"]
+    [warning] = stage.metrics["warnings"]
     assert warning["kind"] == "gap_rows_filled" and warning["count"] == 2
     assert warning["first_rows"] == ["2024-01-01T00:02:00Z"] and "filled" in warning["message"]
 
@@ -106,8 +109,8 @@ def test_duplicate_timestamps_are_reported_and_dropped(tmp_path: Path) -> None:
     merged, stage = run_merge(merge_config(tmp_path, tmp_path / "k.parquet"))
     assert merged.height == 3
     assert merged["close"].to_list() == [100.25, 101.25, 103.25]  # the first of the duplicates is kept
-    assert stage["metrics"]["report"]["sources"][0]["duplicates_dropped"] == 1
-    [warning] = stage["metrics"]["warnings"]
+    assert stage.metrics["report"]["sources"][0]["duplicates_dropped"] == 1
+    [warning] = stage.metrics["warnings"]
     assert warning == {
         "kind": "duplicates_dropped",
         "count": 1,
@@ -123,7 +126,7 @@ def test_second_source_with_prefix(tmp_path: Path) -> None:
     merged, stage = run_merge(merge_config(tmp_path, tmp_path / "btc.parquet", extra=extra))
     assert {"close", "eth_close", "eth_volume"} <= set(merged.columns)
     assert merged["eth_close"].to_list() == [10.25, 11.25, 11.25, 12.25, 13.25]
-    assert stage["metrics"]["report"]["sources"][1]["missing_rows"] == 1
+    assert stage.metrics["report"]["sources"][1]["missing_rows"] == 1
 
 
 def test_off_raster_timestamp_names_file_and_row(tmp_path: Path) -> None:
@@ -131,7 +134,7 @@ def test_off_raster_timestamp_names_file_and_row(tmp_path: Path) -> None:
     result = run_pipeline(
         merge_config(tmp_path, tmp_path / "bad.parquet"), backend="inprocess", only=["merge"]
     )
-    error = result.manifest["stages"]["merge"]["error"]
+    error = result.manifest.stages["merge"].error
     assert str(tmp_path / "bad.parquet") in error and "row 2" in error and "not on the 1m raster" in error
 
 
@@ -144,10 +147,10 @@ def test_too_many_filled_rows_fail_merge_with_the_share_and_the_largest_gap(tmp_
         backend="inprocess",
         only=["merge"],
     )
-    stage = result.manifest["stages"]["merge"]
-    assert stage["status"] == "failed" and stage["exit_code"] == DataError.exit_code == 2
-    assert "9.00% of the 100 rows" in stage["error"]
-    assert "2024-01-01T00:40:00Z .. 2024-01-01T00:46:00Z (7 rows)" in stage["error"]
+    stage = result.manifest.stages["merge"]
+    assert stage.status == "failed" and stage.exit_code == DataError.exit_code == 2
+    assert stage.error is not None and "9.00% of the 100 rows" in stage.error
+    assert "2024-01-01T00:40:00Z .. 2024-01-01T00:46:00Z (7 rows)" in stage.error
     assert not (tmp_path / "root" / datasets.MERGED).exists()
     # the same data passes under a limit above its share
     merged, _ = run_merge(merge_config(tmp_path, tmp_path / "k.parquet", max_filled_share=0.1))

@@ -14,6 +14,7 @@ from itb.backends.inprocess import InProcessBackend
 from itb.config import parse_config
 from itb.errors import ConfigError
 from itb.runs.ids import run_prefix
+from itb.runs.manifest import RunManifest
 from itb.runs.runner import run_pipeline
 from itb.storage import Storage
 
@@ -93,35 +94,37 @@ def test_inprocess_run_gives_each_symbol_its_own_root_and_manifest_section(
     multi_data: dict[str, Any],
 ) -> None:
     result = run_pipeline(parse_config(multi_data), backend="inprocess")
-    assert result.ok, json.dumps(result.manifest, indent=1)[:3000]
+    assert result.ok, result.manifest.model_dump_json(indent=1)[:3000]
     root = Path(multi_data["data_root"])
-    manifest = json.loads((root / run_prefix(result.run_id) / "manifest.json").read_text())
-    assert manifest["status"] == "succeeded" and "stages" not in manifest
-    assert list(manifest["symbols"]) == SYMBOLS
+    manifest = RunManifest.model_validate_json(
+        (root / run_prefix(result.run_id) / "manifest.json").read_text()
+    )
+    assert manifest.status == "succeeded" and manifest.stages == {}
+    assert list(manifest.symbols) == SYMBOLS
     fingerprints = {}
     for symbol in SYMBOLS:
-        section = manifest["symbols"][symbol]
-        assert section["status"] == "succeeded" and section["data_root"] == str(root / symbol)
-        assert list(section["stages"]) == STAGES
+        section = manifest.symbols[symbol]
+        assert section.status == "succeeded" and section.data_root == str(root / symbol)
+        assert list(section.stages) == STAGES
         for name in [*OUTPUTS, datasets.SIMULATION]:
             assert (root / symbol / name).exists(), (symbol, name)
         stored = json.loads((root / symbol / run_prefix(result.run_id) / "config.json").read_text())
         assert stored["symbol"] == symbol and stored["data_sources"][0]["symbol"] == symbol
         assert stored["data_root"] == str(root / symbol) and stored["symbols"] is None
         fingerprints[symbol] = {
-            out: info["fingerprint"]
-            for s in section["stages"].values()
-            for out, info in s["outputs"].items()
+            out: info.fingerprint
+            for s in section.stages.values()
+            for out, info in s.outputs.items()
             if out != datasets.REPORT  # its title names the symbol
         }
         assert datasets.MERGED in fingerprints[symbol] and datasets.SIMULATION in fingerprints[symbol]
-        assert (root / symbol / section["stages"]["merge"]["log"]).exists()
+        assert (root / symbol / section.stages["merge"].log).exists()
     assert fingerprints["BTCUSDT"] == fingerprints["ETHUSDT"]  # the same data under two names
     assert not (root / datasets.MERGED).exists()
     # a rerun skips every stage of every symbol
     again = run_pipeline(parse_config(multi_data), backend="inprocess")
     assert again.ok
-    statuses = {s["status"] for sec in again.manifest["symbols"].values() for s in sec["stages"].values()}
+    statuses = {s.status for sec in again.manifest.symbols.values() for s in sec.stages.values()}
     assert statuses == {"skipped"}
 
 
@@ -141,14 +144,14 @@ class _BoomForOneSymbol(InProcessBackend):
 def test_a_failure_in_one_symbol_does_not_stop_the_other(multi_data: dict[str, Any]) -> None:
     result = run_pipeline(parse_config(multi_data), backend=_BoomForOneSymbol())
     assert result.status == "failed"
-    btc, eth = (result.manifest["symbols"][s] for s in SYMBOLS)
-    assert btc["status"] == "succeeded"
-    assert {s["status"] for s in btc["stages"].values()} == {"succeeded"}
-    assert eth["status"] == "failed"
-    assert eth["stages"]["features"]["status"] == "failed"
-    assert "boom" in eth["stages"]["features"]["error"]
-    assert eth["stages"]["merge"]["status"] == eth["stages"]["labels"]["status"] == "succeeded"
-    assert eth["stages"]["train"]["status"] == eth["stages"]["simulate"]["status"] == "not_run"
+    btc, eth = (result.manifest.symbols[s] for s in SYMBOLS)
+    assert btc.status == "succeeded"
+    assert {s.status for s in btc.stages.values()} == {"succeeded"}
+    assert eth.status == "failed"
+    assert eth.stages["features"].status == "failed"
+    assert "boom" in eth.stages["features"].error
+    assert eth.stages["merge"].status == eth.stages["labels"].status == "succeeded"
+    assert eth.stages["train"].status == eth.stages["simulate"].status == "not_run"
     assert (Path(multi_data["data_root"]) / "BTCUSDT" / datasets.SIMULATION).exists()
 
 
@@ -162,16 +165,15 @@ def test_local_backend_runs_the_symbols_stages_in_parallel(
         assert "run " in result.stdout and f" {symbol} — succeeded" in result.stdout
     root = Path(multi_data["data_root"])
     run_id = next(p.name for p in (root / "runs").iterdir())
-    manifest = json.loads((root / "runs" / run_id / "manifest.json").read_text())
-    assert manifest["status"] == "succeeded" and manifest["backend"] == "local"
-    btc, eth = (manifest["symbols"][s]["stages"] for s in SYMBOLS)
+    manifest = RunManifest.model_validate_json((root / "runs" / run_id / "manifest.json").read_text())
+    assert manifest.status == "succeeded" and manifest.backend == "local"
+    btc, eth = (manifest.symbols[s].stages for s in SYMBOLS)
     overlapping = [
         stage
         for stage in STAGES
-        if btc[stage]["started_at"] < eth[stage]["ended_at"]
-        and eth[stage]["started_at"] < btc[stage]["ended_at"]
+        if btc[stage].started_at < eth[stage].ended_at and eth[stage].started_at < btc[stage].ended_at
     ]
-    assert overlapping, {s: (btc[s]["started_at"], btc[s]["ended_at"], eth[s]["started_at"]) for s in STAGES}
+    assert overlapping, {s: (btc[s].started_at, btc[s].ended_at, eth[s].started_at) for s in STAGES}
     for name in OUTPUTS:
         assert (root / "BTCUSDT" / name).read_bytes() == (root / "ETHUSDT" / name).read_bytes(), name
     shown = itb("runs", "show", run_id, "--data-root", str(root))

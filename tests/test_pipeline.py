@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import polars as pl
 import pytest
 from itb import datasets
 from itb.config import parse_config
-from itb.runs.manifest import list_runs
+from itb.runs.manifest import RunManifest, list_runs
 from itb.runs.runner import run_pipeline
 from itb.storage import Storage
 
@@ -28,10 +27,10 @@ STAGES = ["merge", "features", "labels", "train", "predict", "signals", "simulat
 PARQUET = [datasets.MERGED, datasets.FEATURES, datasets.LABELS, datasets.PREDICTIONS, datasets.SIGNALS]
 
 
-def manifest_of(data_root: Path, run_id: str | None = None) -> dict[str, Any]:
+def manifest_of(data_root: Path, run_id: str | None = None) -> RunManifest:
     """A run's manifest; the newest run's by default."""
     if run_id:
-        return json.loads((data_root / "runs" / run_id / "manifest.json").read_text())  # type: ignore[no-any-return]
+        return RunManifest.model_validate_json((data_root / "runs" / run_id / "manifest.json").read_text())
     return list_runs(Storage(str(data_root)))[-1]
 
 
@@ -78,27 +77,27 @@ def test_full_run_succeeds_with_every_output(first_run: tuple[Path, Path, Any]) 
 def test_manifest_records_stages_inputs_outputs_and_no_secrets(first_run: tuple[Path, Path, Any]) -> None:
     _, root, result = first_run
     manifest = manifest_of(root)
-    assert manifest["status"] == "succeeded" and manifest["backend"] == "local"
-    assert manifest["config_hash"].startswith("sha256:")
-    assert {"python", "itb-core", "polars", "lightgbm"} <= set(manifest["versions"])
-    assert list(manifest["stages"]) == STAGES
-    for name, stage in manifest["stages"].items():
-        assert stage["status"] == "succeeded", name
-        assert stage["started_at"] <= stage["ended_at"]
-        for output in stage["outputs"].values():
-            assert output["fingerprint"].startswith("sha256:")
-    features = manifest["stages"]["features"]
-    assert features["inputs"][datasets.MERGED] == manifest["stages"]["merge"]["outputs"][datasets.MERGED]
-    assert features["outputs"][datasets.FEATURES]["rows"] == 21 * 24 * 60
-    assert "sample:BTCUSDT-1m-2024Q1" in manifest["stages"]["merge"]["inputs"]
-    holdout = manifest["stages"]["predict"]["metrics"]["holdout"]["high_10_gb"]
+    assert manifest.status == "succeeded" and manifest.backend == "local"
+    assert manifest.config_hash.startswith("sha256:")
+    assert {"python", "itb-core", "polars", "lightgbm"} <= set(manifest.versions)
+    assert list(manifest.stages) == STAGES
+    for name, stage in manifest.stages.items():
+        assert stage.status == "succeeded", name
+        assert stage.started_at <= stage.ended_at
+        for output in stage.outputs.values():
+            assert output.fingerprint.startswith("sha256:")
+    features = manifest.stages["features"]
+    assert features.inputs[datasets.MERGED] == manifest.stages["merge"].outputs[datasets.MERGED].model_dump()
+    assert features.outputs[datasets.FEATURES].rows == 21 * 24 * 60
+    assert "sample:BTCUSDT-1m-2024Q1" in manifest.stages["merge"].inputs
+    holdout = manifest.stages["predict"].metrics["holdout"]["high_10_gb"]
     assert 0 <= holdout["auc"] <= 1 and holdout["rows"] > 0
-    assert manifest["stages"]["simulate"]["metrics"]["trades"] >= 0
+    assert manifest.stages["simulate"].metrics["trades"] >= 0
     everything = "".join(
         p.read_text(errors="replace") for p in root.rglob("*") if p.suffix in (".json", ".log")
     )
     assert "s3cr3t-value-42" not in everything + result.stdout + result.stderr
-    assert "env:ITB_TEST_SECRET" in (root / "runs" / manifest["run_id"] / "config.json").read_text()
+    assert "env:ITB_TEST_SECRET" in (root / "runs" / manifest.run_id / "config.json").read_text()
 
 
 def test_rerun_skips_every_stage(first_run: tuple[Path, Path, Any]) -> None:
@@ -106,8 +105,8 @@ def test_rerun_skips_every_stage(first_run: tuple[Path, Path, Any]) -> None:
     result = itb("run", str(config))
     assert result.returncode == 0, result.stderr
     manifest = manifest_of(root)
-    assert {s["status"] for s in manifest["stages"].values()} == {"skipped"}
-    shown = itb("runs", "show", manifest["run_id"], "--data-root", str(root))
+    assert {s.status for s in manifest.stages.values()} == {"skipped"}
+    shown = itb("runs", "show", manifest.run_id, "--data-root", str(root))
     assert shown.returncode == 0 and "skipped" in shown.stdout
 
 
@@ -132,27 +131,27 @@ def test_inprocess_backend_gives_the_same_fingerprints(
     assert result.ok
     local = list_runs(Storage(str(root)))[0]
     for stage in STAGES:
-        ours = result.manifest["stages"][stage]["outputs"]
-        theirs = local["stages"][stage]["outputs"]
+        ours = result.manifest.stages[stage].outputs
+        theirs = local.stages[stage].outputs
         for name in ours:
             if name.endswith((".parquet", ".json")) and not name.startswith("models/"):
-                assert ours[name]["fingerprint"] == theirs[name]["fingerprint"], (stage, name)
+                assert ours[name].fingerprint == theirs[name].fingerprint, (stage, name)
 
 
 def test_only_and_from_select_stages(small_config_data: dict[str, Any], tmp_path: Path) -> None:
     config = parse_config(small_config_data)
     root = str(tmp_path / "sel")
     only = run_pipeline(config, backend="inprocess", data_root=root, only=["merge"])
-    assert list(only.manifest["stages"]) == ["merge"] and only.ok
+    assert list(only.manifest.stages) == ["merge"] and only.ok
     missing = run_pipeline(config, backend="inprocess", data_root=root, only=["train"])
-    assert missing.manifest["stages"]["train"]["status"] == "not_run"
-    assert "features has no outputs yet" in missing.manifest["stages"]["train"]["error"]
+    assert missing.manifest.stages["train"].status == "not_run"
+    assert "features has no outputs yet" in missing.manifest.stages["train"].error
     full = run_pipeline(config, backend="inprocess", data_root=root)
-    assert full.manifest["stages"]["merge"]["status"] == "skipped"
-    assert full.manifest["stages"]["features"]["status"] == "succeeded"
+    assert full.manifest.stages["merge"].status == "skipped"
+    assert full.manifest.stages["features"].status == "succeeded"
     tail = run_pipeline(config, backend="inprocess", data_root=root, start="signals", force=True)
-    assert list(tail.manifest["stages"]) == ["signals", "simulate"]
-    assert {s["status"] for s in tail.manifest["stages"].values()} == {"succeeded"}
+    assert list(tail.manifest.stages) == ["signals", "simulate"]
+    assert {s.status for s in tail.manifest.stages.values()} == {"succeeded"}
 
 
 def test_dry_run_plans_without_running(small_config: Path, tmp_path: Path) -> None:
@@ -171,12 +170,12 @@ def test_a_failing_stage_stops_its_dependents(small_config_data: dict[str, Any],
     assert result.returncode == 1
     assert "boom: this user function always fails" in result.stderr  # error and log tail shown
     manifest = manifest_of(Path(small_config_data["data_root"]))
-    statuses = {name: s["status"] for name, s in manifest["stages"].items()}
+    statuses = {name: s.status for name, s in manifest.stages.items()}
     assert statuses["merge"] == "succeeded" and statuses["labels"] == "succeeded"
     assert statuses["features"] == "failed"
     assert statuses["train"] == statuses["predict"] == statuses["signals"] == "not_run"
-    assert manifest["status"] == "failed"
-    log = Path(small_config_data["data_root"]) / manifest["stages"]["features"]["log"]
+    assert manifest.status == "failed"
+    log = Path(small_config_data["data_root"]) / manifest.stages["features"].log
     assert "boom" in log.read_text()
 
 
@@ -240,11 +239,11 @@ def test_sigkill_mid_write_leaves_no_partial_output(
     assert runner.returncode == 1
     assert not (root / datasets.FEATURES).exists()
     assert not list(root.glob(".features.parquet.tmp-*"))  # cleaned by the runner
-    stage = manifest_of(root)["stages"]["features"]
-    assert stage["status"] == "failed" and "SIGKILL" in stage["error"]
+    stage = manifest_of(root).stages["features"]
+    assert stage.status == "failed" and "SIGKILL" in stage.error
     rerun = itb("run", str(config))
     assert rerun.returncode == 0, rerun.stderr
-    statuses = {n: s["status"] for n, s in manifest_of(root)["stages"].items()}
+    statuses = {n: s.status for n, s in manifest_of(root).stages.items()}
     assert statuses["merge"] == "skipped" and statuses["features"] == "succeeded"
     assert statuses["simulate"] == "succeeded"
 
@@ -262,8 +261,9 @@ def test_ctrl_c_stops_children_and_records_interruption(
     assert "interrupted" in err
     assert not _stage_pids("labels", root)
     manifest = manifest_of(root)
-    assert manifest["status"] == "interrupted"
-    assert manifest["stages"]["labels"]["status"] == "failed"
+    assert manifest.status == "interrupted"
+    assert manifest.stages["labels"].status == "interrupted"
+    assert manifest.stages["labels"].error == "interrupted (Ctrl-C)"
     assert not (root / datasets.LABELS).exists()
 
 
@@ -271,9 +271,7 @@ def test_stage_timeout(small_config_data: dict[str, Any], tmp_path: Path) -> Non
     small_config_data["backend"] = {"name": "local", "stage_timeout_s": 3}
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "timeout.json", small_config_data)
-    result = itb(
-        "run", str(config), "--only", "merge", env=pause_before_commit("merged.parquet", 60)
-    )
+    result = itb("run", str(config), "--only", "merge", env=pause_before_commit("merged.parquet", 60))
     assert result.returncode == 1
     assert "timed out after 3s" in result.stderr
     assert not (root / datasets.MERGED).exists()
@@ -287,7 +285,7 @@ def test_a_missing_source_fails_merge_in_the_manifest_for_library_callers(
     small_config_data["data_sources"][0]["path"] = str(tmp_path / "nowhere.parquet")
     result = run_pipeline(parse_config(small_config_data), backend="inprocess")
     assert result.status == "failed"
-    stages = result.manifest["stages"]
-    assert stages["merge"]["status"] == "failed"
-    assert "data not found" in stages["merge"]["error"] and "nowhere.parquet" in stages["merge"]["error"]
-    assert stages["features"]["status"] == stages["simulate"]["status"] == "not_run"
+    stages = result.manifest.stages
+    assert stages["merge"].status == "failed"
+    assert "data not found" in stages["merge"].error and "nowhere.parquet" in stages["merge"].error
+    assert stages["features"].status == stages["simulate"].status == "not_run"

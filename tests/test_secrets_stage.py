@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -16,9 +15,9 @@ def test_missing_secret_fails_the_stage_with_a_clear_error(
     monkeypatch.delenv("ITB_TEST_MISSING_SECRET", raising=False)
     small_config_data["secrets"] = {"token": "env:ITB_TEST_MISSING_SECRET"}
     result = run_pipeline(parse_config(small_config_data), backend="inprocess", only=["merge"])
-    merge = result.manifest["stages"]["merge"]
-    assert merge["status"] == "failed"
-    assert "environment variable ITB_TEST_MISSING_SECRET is not set" in merge["error"]
+    merge = result.manifest.stages["merge"]
+    assert merge.status == "failed"
+    assert "environment variable ITB_TEST_MISSING_SECRET is not set" in merge.error
 
 
 def test_in_process_stage_logs_mask_secret_values(
@@ -30,10 +29,10 @@ def test_in_process_stage_logs_mask_secret_values(
     small_config_data["feature_sets"].append({"generator": "tests.userfuncs:leak_secret", "config": {}})
     config = parse_config(small_config_data)
     result = run_pipeline(config, backend="inprocess", only=["merge", "features"])
-    features = result.manifest["stages"]["features"]
-    log = result.storage.read_bytes(features["log"]).decode()
-    assert features["status"] == "failed"
+    features = result.manifest.stages["features"]
+    log = result.storage.read_bytes(features.log).decode()
+    assert features.status == "failed"
     assert "upstream rejected token ***" in log and value not in log
-    assert "upstream rejected token ***" in features["error"]
-    assert value not in json.dumps(result.manifest)
+    assert "upstream rejected token ***" in features.error
+    assert value not in result.manifest.model_dump_json()
     assert value not in result.storage.read_bytes(f"runs/{result.run_id}/manifest.json").decode()

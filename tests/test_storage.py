@@ -40,14 +40,24 @@ def test_same_frame_same_bytes_across_filesystems(tmp_path: Path) -> None:
     assert other.fingerprint != local.fingerprint
 
 
-def test_stale_temporaries_of_a_file_are_cleaned_on_next_write(tmp_path: Path) -> None:
+def test_a_write_never_removes_another_writers_temporary(tmp_path: Path) -> None:
+    """Another process may be writing the same file right now: its temporary is not ours to delete
+    (that deletion made a concurrent run fail with FileNotFoundError)."""
     storage = Storage(str(tmp_path))
-    (tmp_path / ".x.parquet.tmp-dead").write_bytes(b"half")
-    (tmp_path / ".other.parquet.tmp-dead").write_bytes(b"not mine")
+    (tmp_path / ".x.parquet.tmp-other").write_bytes(b"half")
     storage.write_parquet("x.parquet", sample_frame())
-    assert not (tmp_path / ".x.parquet.tmp-dead").exists()
-    assert (tmp_path / ".other.parquet.tmp-dead").exists()
+    assert (tmp_path / ".x.parquet.tmp-other").read_bytes() == b"half"
     assert storage.list("") == ["x.parquet"]
+
+
+def test_the_lock_holder_removes_every_stale_temporary(tmp_path: Path) -> None:
+    storage = Storage(str(tmp_path))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / ".x.parquet.tmp-dead").write_bytes(b"half")
+    (tmp_path / ".y.json.tmp-dead").write_bytes(b"half")
+    (tmp_path / "keep.parquet").write_bytes(b"data")
+    assert storage.remove_stale_temporaries() == 2
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["keep.parquet"]
 
 
 def test_a_killed_writer_leaves_the_previous_output(tmp_path: Path) -> None:

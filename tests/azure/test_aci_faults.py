@@ -44,11 +44,11 @@ def test_container_exits_non_zero(
 ) -> None:
     emulator.state.faults.append(Fault("exit", stage="merge", exit_code=3))
     result = _merge_only(small_config_data, container_url, aci_options)
-    record = result.manifest["stages"]["merge"]
-    assert result.status == "failed" and record["status"] == "failed"
-    assert record["exit_code"] == 3
-    assert "exit code 3" in record["error"]
-    assert "injected failure: exit 3" in record["log_tail"]
+    record = result.manifest.stages["merge"]
+    assert result.status == "failed" and record.status == "failed"
+    assert record.exit_code == 3
+    assert "exit code 3" in record.error
+    assert "injected failure: exit 3" in record.log_tail
     _assert_clean(emulator, aci_options)
 
 
@@ -57,9 +57,9 @@ def test_image_pull_error_never_starts(
 ) -> None:
     emulator.state.faults.append(Fault("image_pull", stage="merge"))
     result = _merge_only(small_config_data, container_url, aci_options)
-    record = result.manifest["stages"]["merge"]
-    assert record["status"] == "failed"
-    assert "image pull error" in record["error"] and "Failed to pull image" in record["error"]
+    record = result.manifest.stages["merge"]
+    assert record.status == "failed"
+    assert "image pull error" in record.error and "Failed to pull image" in record.error
     _assert_clean(emulator, aci_options)
 
 
@@ -70,7 +70,7 @@ def test_arm_429_is_retried_with_retry_after(
     emulator.state.faults.append(Fault("throttle", count=1, retry_after=1, methods=("GET",)))
     started = time.monotonic()
     result = _merge_only(small_config_data, container_url, aci_options)
-    assert result.ok, json.dumps(result.manifest["stages"], indent=1)
+    assert result.ok, result.manifest.model_dump_json(include={"stages"}, indent=1)
     assert time.monotonic() - started >= 2.0  # the Retry-After seconds were waited
     assert all(f.count == 0 for f in emulator.state.faults)
     _assert_clean(emulator, aci_options)
@@ -82,9 +82,9 @@ def test_arm_429_that_never_ends_fails_clearly(
     aci = {**aci_options, "retry_total": 1}
     emulator.state.faults.append(Fault("throttle", count=5, retry_after=0.2, methods=("PUT",)))
     result = _merge_only(small_config_data, container_url, aci)
-    record = result.manifest["stages"]["merge"]
-    assert record["status"] == "failed"
-    assert "container group not created" in record["error"] and "429" in record["error"]
+    record = result.manifest.stages["merge"]
+    assert record.status == "failed"
+    assert "container group not created" in record.error and "429" in record.error
     emulator.state.faults.clear()
     _assert_clean(emulator, aci)
 
@@ -95,8 +95,8 @@ def test_stage_timeout_in_the_container(
     aci = {**aci_options, "stages": {"merge": {"cpu": 1, "memory_gb": 1, "timeout_s": 1.5}}}
     emulator.state.faults.append(Fault("sleep", stage="merge", seconds=120))
     result = _merge_only(small_config_data, container_url, aci)
-    record = result.manifest["stages"]["merge"]
-    assert record["status"] == "failed" and "timed out after 1.5s" in record["error"]
+    record = result.manifest.stages["merge"]
+    assert record.status == "failed" and "timed out after 1.5s" in record.error
     _assert_clean(emulator, aci)
 
 
@@ -145,4 +145,4 @@ def test_missing_settings_are_named(
 ) -> None:
     aci = {k: v for k, v in aci_options.items() if k != missing}
     result = _merge_only(small_config_data, container_url, aci)
-    assert missing in result.manifest["stages"]["merge"]["error"]
+    assert missing in result.manifest.stages["merge"].error

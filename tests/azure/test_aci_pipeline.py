@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import copy
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from itb.config.loader import parse_config
+from itb.runs.manifest import RunManifest
 from itb.runs.runner import run_pipeline
 from itb_azure.emulator.server import Emulator
 
@@ -24,11 +24,11 @@ def _config(data: dict[str, Any], root: str, aci: dict[str, Any] | None = None) 
     return parse_config(data, "test-config")
 
 
-def _fingerprints(manifest: dict[str, Any]) -> dict[str, str]:
+def _fingerprints(manifest: RunManifest) -> dict[str, str]:
     out = {}
-    for stage, record in manifest["stages"].items():
+    for stage, record in manifest.stages.items():
         for name, output in (record.get("outputs") or {}).items():
-            out[f"{stage}:{name}"] = output["fingerprint"]
+            out[f"{stage}:{name}"] = output.fingerprint
     return out
 
 
@@ -48,8 +48,8 @@ def test_short_pipeline_matches_local(
     aci = run_pipeline(_config(small, container_url, aci_options), backend="aci")
     t2 = time.perf_counter()
     print(f"local {t1 - t0:.1f}s, aci {t2 - t1:.1f}s")
-    assert local.ok, json.dumps(local.manifest["stages"], indent=1)
-    assert aci.ok, json.dumps(aci.manifest["stages"], indent=1)
+    assert local.ok, local.manifest.model_dump_json(include={"stages"}, indent=1)
+    assert aci.ok, aci.manifest.model_dump_json(include={"stages"}, indent=1)
     assert _fingerprints(aci.manifest) == _fingerprints(local.manifest)
     assert len(_fingerprints(aci.manifest)) >= 7
     assert groups_left(emulator, aci_options["resource_group"]) == []
@@ -72,7 +72,7 @@ def test_full_sample_pipeline_matches_local(
     aci = run_pipeline(_config(data, container_url, aci_options), backend="aci")
     t2 = time.perf_counter()
     print(f"full sample: local {t1 - t0:.1f}s, aci via emulator {t2 - t1:.1f}s")
-    assert local.ok and aci.ok, json.dumps(aci.manifest["stages"], indent=1)
+    assert local.ok and aci.ok, aci.manifest.model_dump_json(include={"stages"}, indent=1)
     fingerprints = _fingerprints(aci.manifest)
     assert fingerprints == _fingerprints(local.manifest)
     for key, value in sorted(fingerprints.items()):

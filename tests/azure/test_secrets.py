@@ -85,7 +85,7 @@ def test_secrets_reach_the_stage_and_nowhere_else(
     refs = {"api": "keyvault://itbvault/api-key", "token": "env:ITB_TEST_TOKEN"}
     kv_requests_before = sum(1 for r in emulator.state.requests if "/secrets/api-key" in r["path"])
     result = _run(small_config_data, container_url, aci_options, refs, keep=True)
-    assert result.ok, json.dumps(result.manifest["stages"], indent=1)
+    assert result.ok, result.manifest.model_dump_json(include={"stages"}, indent=1)
     # The stage really fetched the Key Vault secret (challenge + authorized GET).
     kv_requests = sum(1 for r in emulator.state.requests if "/secrets/api-key" in r["path"])
     assert kv_requests - kv_requests_before >= 2
@@ -105,7 +105,7 @@ def test_secrets_reach_the_stage_and_nowhere_else(
     # What ARM gives back never includes secure values.
     view = json.dumps(emulator.state.view(group))
     assert not any(value in view for value in secret_values)
-    manifest = json.dumps(result.manifest)
+    manifest = result.manifest.model_dump_json()
     log = result.storage.read_bytes(f"runs/{result.run_id}/logs/merge.log").decode()
     stored = result.storage.read_bytes(f"runs/{result.run_id}/manifest.json").decode()
     config = result.storage.read_bytes(f"runs/{result.run_id}/config.json").decode()
@@ -120,9 +120,9 @@ def test_missing_key_vault_secret_fails_the_stage_clearly(
 ) -> None:
     refs = {"api": "keyvault://itbvault/does-not-exist"}
     result = _run(small_config_data, container_url, aci_options, refs, keep=False)
-    record = result.manifest["stages"]["merge"]
-    assert record["status"] == "failed"
-    assert "no secret 'does-not-exist' in vault 'itbvault'" in record["log_tail"]
+    record = result.manifest.stages["merge"]
+    assert record.status == "failed"
+    assert "no secret 'does-not-exist' in vault 'itbvault'" in record.log_tail
     assert groups_left(emulator, aci_options["resource_group"]) == []
 
 
@@ -132,7 +132,7 @@ def test_dry_run_plans_groups_and_cost(
     data = copy.deepcopy(small_config_data)
     data["backend"] = {"name": "aci", "options": {"aci": {**aci_options, "price_vcpu_s": 0.001}}}
     result = run_pipeline(parse_config(data, "t"), backend="aci", dry_run=True)
-    plan = result.manifest["plan"]
+    plan = result.manifest.plan
     assert len(plan) >= 7 and all(line.startswith("aci container group itb-") for line in plan)
     assert "vCPU-s" in plan[-1] and "run total $" in plan[-1]
     backend = AciBackend(aci_options)

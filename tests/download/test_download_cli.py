@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from itb.cli.main import main
 from itb.config import parse_config
-from itb.runs.manifest import list_runs
+from itb.runs.manifest import RunManifest, list_runs
 from itb.runs.runner import run_pipeline
 from itb.storage import Storage
 from itb.storage.sources import SourceNotFound, resolve_source
@@ -28,7 +28,7 @@ from tests.faults import pause_before_commit
 PARTITION = "klines/spot/BTCUSDT/1m/2023-03.parquet"
 
 
-def manifest(root: Path) -> dict[str, Any]:
+def manifest(root: Path) -> RunManifest:
     return list_runs(Storage(str(root)))[-1]
 
 
@@ -55,12 +55,10 @@ def test_three_months_rest_and_archive_paths_store_identical_data(fake: FakeBina
     for name in files["rest"]:
         assert (roots["rest"] / name).read_bytes() == (roots["archive"] / name).read_bytes()
     assert_exact(fake, roots["rest"], "2023-02-01", "2023-05-01")
-    report = manifest(roots["archive"])["stages"]["download"]["metrics"]["download"]["series"][0]
+    report = manifest(roots["archive"]).stages["download"].metrics["download"]["series"][0]
     assert report["archive_files"] == 3 and report["rows_added"] == 128_080
     assert report["gaps"] == [{"from": "2023-03-24T12:40:00Z", "to": "2023-03-24T13:59:00Z", "missing": 80}]
-    assert (
-        manifest(roots["rest"])["stages"]["download"]["metrics"]["download"]["series"][0]["rest_pages"] >= 129
-    )
+    assert manifest(roots["rest"]).stages["download"].metrics["download"]["series"][0]["rest_pages"] >= 129
 
 
 def _start(config: Path, fake: FakeBinance, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -122,7 +120,7 @@ def test_sigkill_mid_download_then_resume(
     assert main(["download", str(config), "--no-archive"]) == 0  # the resume, in this process
     assert_exact(fake, root)
     assert not list((root / PARTITION).parent.glob(".*.tmp-*"))  # the resumed write cleaned up
-    series = manifest(root)["stages"]["download"]["metrics"]["download"]["series"][0]
+    series = manifest(root).stages["download"].metrics["download"]["series"][0]
     assert series["rows_added"] == 36 * 60 - 80 - kept
 
 
@@ -160,6 +158,6 @@ def test_download_then_merge_in_a_pipeline_run(fake: FakeBinance, tmp_path: Path
     assert result.ok, result.manifest
     merged = pl.read_parquet(tmp_path / "data" / "merged.parquet")
     assert merged.height == 36 * 60  # the merge stage fills the exchange's 80 missing minutes
-    download = result.manifest["stages"]["download"]
-    assert download["outputs"][PARTITION]["rows"] == 36 * 60 - 80
-    assert download["metrics"]["download"]["series"][0]["gaps_total"] == 1
+    download = result.manifest.stages["download"]
+    assert download.outputs[PARTITION].rows == 36 * 60 - 80
+    assert download.metrics["download"]["series"][0]["gaps_total"] == 1

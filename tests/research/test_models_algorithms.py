@@ -96,7 +96,7 @@ def test_every_label_times_algorithm_in_a_pipeline(small_config_data: dict[str, 
     predictions = result.storage.read_parquet(datasets.PREDICTIONS)
     names = [f"{label}_{a}" for label in ("high_10", "low_10") for a in ("gb", "lc", "gbr")]
     assert set(names) <= set(predictions.columns)
-    holdout = result.manifest["stages"]["predict"]["metrics"]["holdout"]
+    holdout = result.manifest.stages["predict"].metrics["holdout"]
     assert set(holdout) == set(names)
     assert {"auc", "ap", "f1", "precision", "recall"} <= set(holdout["high_10_lc"])
     assert {"mae", "r2"} <= set(holdout["high_10_gbr"])

@@ -13,6 +13,7 @@ import pytest
 from itb import datasets
 from itb.compute.walk_forward import make_plan
 from itb.config import parse_config
+from itb.runs.manifest import RunManifest
 from itb.runs.runner import run_pipeline
 from itb.stages.rolling import predict_rolling_sequential
 from itb.storage.store import Storage
@@ -69,18 +70,20 @@ def test_no_model_saw_the_rows_it_predicted(rolling_run: tuple[dict[str, Any], P
         assert train_to + plan.horizon <= predict_from  # the last training label ends before prediction
         covered.extend(range(predict_from, predict_to))
     assert covered == list(range(plan.start, plan.rows))
-    manifest = json.loads(sorted((root / "runs").glob("*/manifest.json"))[-1].read_text())
-    stage = manifest["stages"]["predict_rolling"]
-    assert stage["status"] == "succeeded" and list(stage["steps"]) == plan.step_ids()
-    for k, info in enumerate(stage["steps"].values()):
-        assert info["status"] == "succeeded" and info["wall_s"] > 0 and info["peak_rss_mb"] > 0
-        assert info["metrics"]["predict_rows"][0] == plan.window(k)[2]
-    assert "high_10_gb" in stage["metrics"]["rolling"]
+    manifest = RunManifest.model_validate_json(
+        sorted((root / "runs").glob("*/manifest.json"))[-1].read_text()
+    )
+    stage = manifest.stages["predict_rolling"]
+    assert stage.status == "succeeded" and list(stage.steps) == plan.step_ids()
+    for k, info in enumerate(stage.steps.values()):
+        assert info.status == "succeeded" and info.wall_s > 0 and info.peak_rss_mb > 0
+        assert info.metrics["predict_rows"][0] == plan.window(k)[2]
+    assert "high_10_gb" in stage.metrics["rolling"]
     assert json.loads((root / datasets.METRICS_ROLLING).read_text())["steps"] == plan.count
     # signals and the simulation use the walk-forward predictions
     signals = pl.read_parquet(root / datasets.SIGNALS)
     assert signals.height == plan.rows - plan.start
-    assert manifest["stages"]["simulate"]["metrics"]["trades"] >= 0
+    assert manifest.stages["simulate"].metrics["trades"] >= 0
 
 
 def test_dry_run_lists_steps(rolling_run: tuple[dict[str, Any], Path, Any], tmp_path: Path) -> None:
@@ -99,9 +102,9 @@ def test_a_failing_step_fails_the_stage_and_stops_dependents(
     data["train"]["algorithms"] = [{"name": "gb", "params": {"num_boost_round": 5, "objective": "nonsense"}}]
     stages = ["merge", "features", "labels", "predict_rolling", "signals"]
     result = run_pipeline(parse_config(data), backend="inprocess", only=stages)
-    stage = result.manifest["stages"]["predict_rolling"]
-    assert stage["status"] == "failed" and stage["error"].startswith("step step-0000 failed")
-    assert result.manifest["stages"]["signals"]["status"] == "not_run"
+    stage = result.manifest.stages["predict_rolling"]
+    assert stage.status == "failed" and stage.error.startswith("step step-0000 failed")
+    assert result.manifest.stages["signals"].status == "not_run"
     assert not (Path(small_config_data["data_root"]) / datasets.PREDICTIONS_ROLLING).exists()
 
 

@@ -50,24 +50,25 @@ def _run_itb(config: str, data_root: str, extra: list[str], env: dict[str, str])
 
 def copy_manifest(data_root: str, before: set[str], local_root: Path) -> Path | None:
     """Copy the newest run's manifest (one not in ``before``) to ``local_root/runs/<id>/``."""
+    from itb.runs.manifest import list_runs
     from itb.storage import Storage
 
-    storage = Storage(data_root)
-    runs = {p.split("/")[1] for p in storage.list("runs") if p.endswith("/manifest.json")} - before
-    if not runs:
+    new = [m for m in list_runs(Storage(data_root)) if m.run_id not in before]
+    if not new:
         return None
-    run_id = max(runs)
-    target = local_root / "runs" / run_id / "manifest.json"
+    newest = new[-1]
+    target = local_root / "runs" / newest.run_id / "manifest.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(storage.read_bytes(f"runs/{run_id}/manifest.json"))
+    target.write_text(newest.model_dump_json(indent=2) + "\n")
     return target
 
 
 def _existing_runs(data_root: str) -> set[str]:
+    from itb.runs.manifest import list_runs
     from itb.storage import Storage
 
     try:
-        return {p.split("/")[1] for p in Storage(data_root).list("runs") if p.endswith("/manifest.json")}
+        return {m.run_id for m in list_runs(Storage(data_root))}
     except FileNotFoundError:
         return set()
 

@@ -1,6 +1,7 @@
 """``itb``: run pipelines, run single stages (the container entry point), validate configs.
 
-Exit codes: 0 success, 1 a stage failed, 2 bad input (config, arguments, data), 130 interrupted.
+Exit codes: 0 success, 1 a stage failed, 2 bad input (config, arguments, data, a locked data root),
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 Heavy modules are imported inside the commands so that ``itb stage run`` starts quickly.
 """
 
@@ -52,16 +53,24 @@ def _parser() -> argparse.ArgumentParser:
         help="run this stage and everything downstream of it",
     )
     run.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
-    run.add_argument("--workers", type=int, help="stages at once (default: config, then CPU count)")
-    run.add_argument("--threads", type=int, help="threads per stage (default: CPU count / workers)")
+    run.add_argument("--workers", type=_positive_int, help="stages at once (default: config, then CPU count)")
+    run.add_argument("--threads", type=_positive_int, help="threads per stage (default: CPU count / workers)")
+    run.add_argument(
+        "--wait", action="store_true", help="if another run holds the data root, wait for it to end"
+    )
+    run.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="remove a stale data root lock (its run's process is gone) before running",
+    )
 
     stage = sub.add_parser("stage", help="stage-level commands (used by backends and containers)")
     stage_sub = stage.add_subparsers(dest="stage_command", required=True)
     srun = stage_sub.add_parser("run", help="run one stage of a prepared run")
     srun.add_argument("--data-root", required=True)
-    srun.add_argument("--run-id", required=True)
+    srun.add_argument("--run-id", required=True, type=_run_id)
     srun.add_argument("--stage", required=True, choices=STAGE_NAMES)
-    srun.add_argument("--threads", type=int, default=int(os.environ.get("ITB_THREADS", "1")))
+    srun.add_argument("--threads", type=_positive_int, default=int(os.environ.get("ITB_THREADS", "1")))
     srun.add_argument(
         "--step", default=None, help="run one step of a fanned-out stage (default: the whole stage)"
     )
@@ -116,6 +125,26 @@ def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         parser.set_defaults(plugin_command=command)
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (bad input exits with 2 and says why)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def _run_id(text: str) -> str:
+    """An argparse type: a run id as the runner makes them (it is a folder name under the root)."""
+    from itb.runs.ids import RUN_ID_PATTERN
+
+    if not RUN_ID_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run id (like 20261123T224512Z-1a2b3c)")
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -144,6 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("itb: interrupted; running stages were stopped", file=sys.stderr)
         return 130
+    except BaseException as exc:
+        from itb.runs.runner import EXIT_TERMINATED, Terminated
+
+        if isinstance(exc, Terminated):
+            print("itb: terminated (SIGTERM); running stages were stopped", file=sys.stderr)
+            return EXIT_TERMINATED
+        raise
     return 2
 
 
@@ -223,16 +259,19 @@ def _run(args: argparse.Namespace) -> int:
         threads=threads,
         config_source=args.config,
         reporter=reporter,
+        wait=args.wait,
+        break_lock=args.break_lock,
+        on_lock_wait=lambda holder: print(f"itb: waiting for {holder.describe()}", file=sys.stderr),
     )
     if args.dry_run:
-        for line in result.manifest["plan"]:
+        for line in result.manifest.plan or []:
             print(line)
         return 0
     if args.log_format == "json":
-        print(json.dumps({"event": "run", "run_id": result.run_id, "status": result.status}))
+        print(json.dumps({"event": "run", "run_id": result.run_id, "status": result.status.value}))
     else:
         print_summary(result.manifest, Console(highlight=False), time.perf_counter() - started)
-    return 0 if result.ok else 1
+    return result.exit_code
 
 
 def _utc_time(text: str) -> datetime:
@@ -270,18 +309,18 @@ def _download(args: argparse.Namespace) -> int:
         config_source=args.config,
         reporter=reporter,
     )
-    from itb.cli.report import sections
-
     report: dict[str, Any] = {}
-    for _, section in sections(result.manifest):  # a multi-symbol config downloads per symbol
-        found = section["stages"].get("download", {}).get("metrics", {}).get("download", {})
+    for _, section in result.manifest.sections():  # a multi-symbol config downloads per symbol
+        record = section.stages.get("download")
+        found = record.metrics.get("download", {}) if record is not None else {}
         if found:
             report = {**found, "series": [*report.get("series", []), *found.get("series", [])]}
     if args.log_format == "json":
-        print(json.dumps({"event": "download", "run_id": result.run_id, "status": result.status, **report}))
+        print(json.dumps({"event": "download", "run_id": result.run_id, "status": result.status.value,
+                          **report}))  # fmt: skip
     elif report:
         _print_download_report(report, result.run_id)
-    return 0 if result.ok else 1
+    return result.exit_code
 
 
 def _print_download_report(report: dict[str, Any], run_id: str) -> None:
@@ -362,24 +401,31 @@ def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from itb.errors import ConfigError
+    from itb.runs.ids import check_run_id
+    from itb.runs.lock import read_lock
+    from itb.runs.manifest import list_runs, read_manifest, shown_status
     from itb.storage import Storage
 
     storage = Storage(_data_root(args))
+    lock = read_lock(storage)
     if args.runs_command == "list":
-        from itb.runs.manifest import list_runs
-
         for manifest in list_runs(storage):
-            print(f"{manifest['run_id']}  {manifest['status']:<10} {manifest['backend']}")
+            status = shown_status(manifest, lock)
+            print(f"{manifest.run_id}  {status.value:<11} {manifest.backend}")
         return 0
+    check_run_id(args.run_id)
     try:
-        manifest = storage.read_json(f"runs/{args.run_id}/manifest.json")
+        manifest = read_manifest(storage, args.run_id)
     except FileNotFoundError:
         raise ConfigError(f"no run {args.run_id!r} under {storage.root_url}") from None
     if args.json:
-        print(json.dumps(manifest, indent=2))
+        print(manifest.model_dump_json(indent=2))
         return 0
-    from itb.cli.report import summary_tables
+    from itb.cli.report import summary_tables, warning_lines
 
-    for table in summary_tables(manifest):
-        Console().print(table)
+    console = Console()
+    for table in summary_tables(manifest, shown_status(manifest, lock)):
+        console.print(table)
+    for line in warning_lines(manifest):
+        console.print(line, highlight=False)
     return 0

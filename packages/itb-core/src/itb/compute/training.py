@@ -39,15 +39,6 @@ class TrainingTable:
         return frame.to_numpy(order=order).astype(np.float64, copy=False)
 
 
-def label_horizon(config: PipelineConfig) -> int:
-    """The longest look-ahead of any label set (rows); training keeps this gap before the holdout.
-
-    Here, not beside the label generators: training depends on the labels' data, not their code.
-    """
-    horizons = [int(s.config.get("horizon", 0)) for s in config.label_sets]
-    return max(horizons, default=0)
-
-
 def feature_names(config: PipelineConfig, features: pl.DataFrame) -> list[str]:
     """The model inputs: ``train.features``, or every column of the features table but ``timestamp``."""
     return config.train.features or [c for c in features.columns if c != "timestamp"]
@@ -64,8 +55,34 @@ def training_table(config: PipelineConfig, features: pl.DataFrame, labels: pl.Da
     df = pl.concat([features.select(["timestamp", *names]), labels.drop("timestamp")], how="horizontal")
     n = df.height
     holdout_start = int(n * (1 - config.train.holdout))
-    train_end = max(0, holdout_start - label_horizon(config))
+    train_end = max(0, holdout_start - config.label_horizon())
     return TrainingTable(df, names, holdout_start, train_end)
+
+
+#: Fewer holdout rows than this make holdout metrics noise: the run warns.
+MIN_HOLDOUT_ROWS = 1000
+
+
+def holdout_warnings(table: TrainingTable, labels: list[str]) -> list[dict[str, Any]]:
+    """Run warnings (``{kind, count, message, first_rows}``) about a holdout too small to judge a
+    model by, or whose labels are all null (then its metrics are empty)."""
+    rows = table.df.height - table.holdout_start
+    first = [table.holdout_start]
+    warnings: list[dict[str, Any]] = []
+    if rows < MIN_HOLDOUT_ROWS:
+        message = (
+            f"the holdout has only {rows} rows (< {MIN_HOLDOUT_ROWS}): its metrics are noise; "
+            "widen the data range or raise train.holdout"
+        )
+        warnings.append({"kind": "small_holdout", "count": rows, "first_rows": first, "message": message})
+    tail = table.df.slice(table.holdout_start)
+    for label in labels:
+        if label in tail.columns and tail[label].null_count() == tail.height:
+            message = f"label {label} is null on every holdout row: no holdout metrics for it"
+            warnings.append(
+                {"kind": "holdout_labels_null", "count": tail.height, "first_rows": first, "message": message}
+            )
+    return warnings
 
 
 def training_rows(df: pl.DataFrame, features: list[str], label: str) -> pl.DataFrame:

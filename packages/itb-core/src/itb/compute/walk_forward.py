@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from itb.compute.training import MIN_TRAIN_ROWS, TrainingTable, label_horizon, label_values, training_rows
+from itb.compute.training import MIN_TRAIN_ROWS, TrainingTable, label_values, training_rows
 from itb.config.models import PipelineConfig, RollingConfig, parse_freq
 from itb.errors import ConfigError, DataError
 from itb.models.scoring import score_rows
@@ -63,7 +63,7 @@ def make_plan(config: PipelineConfig, timestamps: pl.Series) -> RollingPlan:
     if rolling is None:
         raise ConfigError("predict_rolling needs a 'rolling' section")
     rows = timestamps.len()
-    horizon = label_horizon(config)
+    horizon = config.label_horizon()
     train_rows = rolling.train_rows or _span_rows(rolling, config)
     start = _start_row(rolling, timestamps, train_rows + horizon)
     if start - horizon < MIN_TRAIN_ROWS:

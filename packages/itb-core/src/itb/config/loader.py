@@ -53,12 +53,16 @@ def _fail(source: str, problems: list[str]) -> ConfigError:
     return ConfigError(f"{source}: invalid config, {len(problems)} {noun}:\n{lines}")
 
 
-def parse_config(data: Any, source: str = "<config>") -> PipelineConfig:
-    """Validate already-parsed config data (a dict) into a :class:`PipelineConfig`."""
+def _structure(data: Any, source: str) -> PipelineConfig:
     try:
-        config = PipelineConfig.model_validate(data)
+        return PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise _fail(source, _messages(exc)) from None
+
+
+def parse_config(data: Any, source: str = "<config>") -> PipelineConfig:
+    """Validate already-parsed config data (a dict) into a :class:`PipelineConfig`."""
+    config = _structure(data, source)
     problems = validate_generators(config) + validate_backend_options(config)
     if problems:
         raise _fail(source, problems)
@@ -85,8 +89,8 @@ def validate_backend_options(config: PipelineConfig) -> list[str]:
     return problems
 
 
-def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConfig:
-    """Load a JSON/JSONC config file. With ``check_inputs`` also check that its data files exist."""
+def _read(path: str | Path) -> Any:
+    """The config file's data (JSON or JSONC); a missing, unreadable or malformed file is a ConfigError."""
     from itb.storage.url import read_text
 
     source = str(path)
@@ -94,11 +98,20 @@ def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConf
         text = read_text(source)
     except FileNotFoundError:
         raise ConfigError(f"{source}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{source}: is a folder, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: cannot read the config: {exc}") from None
     try:
-        data = jsonc.loads(text)
+        return jsonc.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{source}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    config = parse_config(data, source)
+
+
+def load_config(path: str | Path, *, check_inputs: bool = False) -> PipelineConfig:
+    """Load a JSON/JSONC config file. With ``check_inputs`` also check that its data files exist."""
+    source = str(path)
+    config = parse_config(_read(path), source)
     if check_inputs:
         problems = check_input_files(config)
         if problems:
@@ -114,16 +127,23 @@ def validate_generators(config: PipelineConfig) -> list[str]:
     available = {f"{s.column_prefix}{c}" for s in config.data_sources for c in BASE_COLUMNS}
     features: list[str] = []
     labels: list[str] = []
+    if not config.feature_sets:
+        problems.append("feature_sets: empty; the models need at least one feature set")
     for section, kind, target in (("feature_sets", "feature", features), ("label_sets", "label", labels)):
         for i, gset in enumerate(getattr(config, section)):
             try:
                 generator = get_generator(kind, gset.generator)  # type: ignore[arg-type]
                 parsed = generator.validate(gset.config)
-                target.extend(generator.outputs(parsed, gset.column_prefix, gset.feature_prefix))
             except ValidationError as exc:
                 problems.extend(_messages(exc, (section, i, "config")))
+                continue
             except (ItbError, ValueError) as exc:
                 problems.append(f"{section}[{i}].generator: {exc}")
+                continue
+            problems.extend(
+                _unknown_inputs(parsed, gset.column_prefix, available | set(features), section, i)
+            )
+            target.extend(generator.outputs(parsed, gset.column_prefix, gset.feature_prefix))
     duplicated = sorted({c for c in features + labels if (features + labels).count(c) > 1})
     if duplicated:
         problems.append(f"feature_sets/label_sets: columns generated twice: {duplicated}")
@@ -173,6 +193,21 @@ def validate_generators(config: PipelineConfig) -> list[str]:
     return problems
 
 
+def _unknown_inputs(parsed: Any, prefix: str, known: set[str], section: str, i: int) -> list[str]:
+    """Input columns (a generator config's ``columns``) that no source or earlier feature set
+    provides: ``feature_sets[0].config.columns[1]: no source or earlier feature set provides 'closee'``."""
+    columns = getattr(parsed, "columns", None)
+    if columns is None:
+        return []
+    names = [columns] if isinstance(columns, str) else list(columns)
+    return [
+        f"{section}[{i}].config.columns" + (f"[{j}]" if not isinstance(columns, str) else "")
+        + f": no source or earlier feature set provides {prefix + name!r}"
+        for j, name in enumerate(names)
+        if isinstance(name, str) and prefix + name not in known
+    ]  # fmt: skip
+
+
 def check_input_files(config: PipelineConfig) -> list[str]:
     """Every data source must point at existing data (a file, a folder of Parquet, or a sample)."""
     from itb.storage.sources import SourceNotFound, resolve_source
@@ -187,5 +222,13 @@ def check_input_files(config: PipelineConfig) -> list[str]:
 
 
 def validate_config(path: str | Path) -> PipelineConfig:
-    """What ``itb validate`` does: structure, generators, references and input files."""
-    return load_config(path, check_inputs=True)
+    """What ``itb validate`` does: structure, generators, references and input files, then the data
+    root, the sources' data (schema, rows, raster, enough rows) and the models' parameters."""
+    from itb.config.validate import deep_checks
+
+    config = _structure(_read(path), str(path))
+    problems = validate_generators(config)  # all problems at once: the config's, then the data's
+    problems += [p for p in deep_checks(config) if p not in problems]
+    if problems:
+        raise _fail(str(path), problems)
+    return config

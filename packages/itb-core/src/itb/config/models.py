@@ -219,6 +219,12 @@ class BackendSettings(Model):
         default=None, ge=1, description="Threads per stage process; default: CPU count / workers (>= 1)."
     )
     stage_timeout_s: float = Field(default=3600.0, gt=0)
+    lock_stale_after_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="A data root lock held by a process on another machine (whose pid cannot be "
+        "checked) counts as stale after this many seconds; `itb run --break-lock` then removes it.",
+    )
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Per-backend settings, keyed by backend name."
     )
@@ -361,6 +367,11 @@ class PipelineConfig(Model):
     @property
     def freq_ms(self) -> int:
         return int(parse_freq(self.freq).total_seconds() * 1000)
+
+    def label_horizon(self) -> int:
+        """The longest look-ahead of any label set (rows): training keeps this gap before the holdout,
+        and a source needs more rows than it. Read from the label sets' data, not their code."""
+        return max((int(s.config.get("horizon", 0)) for s in self.label_sets), default=0)
 
     def for_symbol(self, symbol: str) -> PipelineConfig:
         """The single-symbol config of one of ``symbols``: what that symbol's stages run with.

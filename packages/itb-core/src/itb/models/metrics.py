@@ -45,6 +45,24 @@ def average_precision(y: NDArray[np.bool_], score: NDArray[np.float64]) -> float
     return float((precision * recall_step).sum())
 
 
+def best_f1_threshold(y: NDArray[np.bool_], score: NDArray[np.float64]) -> tuple[float | None, float | None]:
+    """``(best F1, its threshold)`` over every score threshold (``score >= threshold`` predicts
+    positive); tied scores form one threshold. ``(None, None)`` without positives or rows.
+
+    Where a model never reaches the usual 0.5 (rare positives), this says where it does separate.
+    """
+    positives = int(y.sum())
+    if positives == 0 or score.size == 0:
+        return None, None
+    order = np.argsort(-score, kind="mergesort")
+    sorted_scores = score[order]
+    last = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
+    tp = np.cumsum(y[order])[last]
+    f1 = 2.0 * tp / (last + 1.0 + positives)  # 2tp / (2tp + fp + fn), predicted = tp + fp
+    best = int(np.argmax(f1))
+    return float(f1[best]), float(sorted_scores[last[best]])
+
+
 def classification_metrics(
     y: NDArray[np.bool_], score: NDArray[np.float64], threshold: float = 0.5
 ) -> Metrics:
@@ -57,6 +75,7 @@ def classification_metrics(
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    best_f1, best_threshold = best_f1_threshold(y, score)
     return {
         "rows": int(y.size),
         "positive_share": _round(float(y.mean())) if y.size else None,
@@ -66,6 +85,8 @@ def classification_metrics(
         "precision": _round(precision),
         "recall": _round(recall),
         "threshold": threshold,
+        "best_f1": _round(best_f1),
+        "best_f1_threshold": _round(best_threshold),
     }
 
 

@@ -50,15 +50,14 @@ def execute_stage(
     if step is not None:
         result["step"] = step
     code = 0
+    config_name = f"{run_prefix(run_id)}/config.json"
+    if not storage.exists(config_name):  # not a run: write nothing (no result, no folders)
+        raise ConfigError(
+            f"run {run_id} has no stored config at {data_root}/{config_name}: "
+            "`itb stage run` runs a stage of a run that `itb run` started"
+        )
     try:
-        config_name = f"{run_prefix(run_id)}/config.json"
-        try:
-            stored = storage.read_json(config_name)
-        except FileNotFoundError:
-            raise ConfigError(
-                f"run {run_id} has no stored config at {data_root}/{config_name}: "
-                "`itb stage run` runs a stage of a run that `itb run` started"
-            ) from None
+        stored = storage.read_json(config_name)
         config = parse_config(stored, f"{data_root}/{config_name}")
         # Secrets resolve here, inside the stage's own error handling: a missing one fails the
         # stage with a clear error in its result, and every backend (in-process too) gets it.

@@ -9,11 +9,16 @@ still tells its story.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import ValidationError
 
 from itb.backends.base import Backend, StageRunSpec
 from itb.backends.parallelism import resolve_parallelism
@@ -22,21 +27,42 @@ from itb.errors import ConfigError, ItbError
 from itb.plugins.manager import create_backend
 from itb.runs.execute import result_name
 from itb.runs.ids import new_run_id, run_prefix, utc_now
-from itb.runs.manifest import config_hash, new_manifest
+from itb.runs.lock import RunLock
+from itb.runs.manifest import (
+    BlockedBy,
+    RunManifest,
+    RunStatus,
+    RunWarning,
+    StageRecord,
+    StageSection,
+    StageStatus,
+    StepRecord,
+    SymbolSection,
+    config_hash,
+    new_manifest,
+    write_manifest,
+)
 from itb.stages.registry import STAGES, downstream, get_stage, planned_stages
 from itb.stages.state import read_state, up_to_date
-from itb.storage.store import Storage
+from itb.storage.store import Storage, StorageError
+from itb.storage.url import check_data_root
 
 LOG_TAIL_LINES = 30
 #: How often running stage runs are checked (a backend rate-limits its own remote calls).
 POLL_INTERVAL_S = 0.005
+#: Exit codes of a run stopped by Ctrl-C (SIGINT) and by SIGTERM: 128 + the signal number.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: stop like Ctrl-C does (a BaseException, so no ``except Exception`` eats it)."""
 
 
 @dataclass
 class StageEvent:
     stage: str
-    status: str  # running | succeeded | skipped | failed | not_run
-    record: dict[str, Any] = field(default_factory=dict)
+    status: StageStatus
+    record: StageRecord
     #: The symbol of a multi-symbol run the stage belongs to; None for a single-symbol config.
     symbol: str | None = None
 
@@ -44,13 +70,24 @@ class StageEvent:
 @dataclass
 class RunResult:
     run_id: str
-    status: str
-    manifest: dict[str, Any]
+    status: RunStatus
+    manifest: RunManifest
     storage: Storage
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
+        return self.status == RunStatus.SUCCEEDED
+
+    @property
+    def exit_code(self) -> int:
+        """0 succeeded (or a dry run); 2 when a stage failed on bad input (its own exit code 2:
+        unusable data or config); 1 when a stage failed otherwise."""
+        if self.status in (RunStatus.SUCCEEDED, RunStatus.DRY_RUN):
+            return 0
+        codes = {
+            rec.exit_code for _, _, rec in self.manifest.all_stages() if rec.status == StageStatus.FAILED
+        }
+        return 2 if 2 in codes else 1
 
 
 Reporter = Callable[[StageEvent], None]
@@ -62,20 +99,45 @@ def resolve_data_root(config: PipelineConfig, override: str | None) -> str:
 
 
 def select_stages(config: PipelineConfig, only: list[str] | None, start: str | None) -> list[str]:
-    """The stages to run: all that the config needs, or those named by --only / --from."""
+    """The stages to run: all that the config needs, or those named by --only / --from.
+
+    A named stage that this config does not need (``rolling`` not configured, say) is an error:
+    running nothing and reporting success, or running other stages instead, would mislead.
+    """
     if only and start:
         raise ConfigError("use either --only or --from, not both")
     planned = planned_stages(config)
+    for name in [*(only or []), *([start] if start else [])]:
+        get_stage(name)
+        if name not in planned:
+            raise ConfigError(
+                f"stage {name!r} is not part of this config's pipeline (it runs: {', '.join(planned)})"
+            )
     if only:
-        for name in only:
-            get_stage(name)
         chosen = set(only)
     elif start:
-        get_stage(start)
         chosen = set(downstream(start))
     else:
         chosen = set(planned)
     return [s for s in planned if s in chosen]
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the run goes, SIGTERM raises :class:`Terminated` in the main thread, so the run stops
+    its stages and records them as interrupted instead of dying with the manifest ``running``."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_pipeline(
@@ -91,15 +153,26 @@ def run_pipeline(
     threads: int | None = None,
     config_source: str | None = None,
     reporter: Reporter | None = None,
+    wait: bool = False,
+    break_lock: bool = False,
+    on_lock_wait: Callable[[Any], None] | None = None,
 ) -> RunResult:
     """Run the pipeline (or the selected stages) on a backend and return its manifest.
 
     A config with ``symbols`` runs once per symbol under one run id: each symbol's stages run with
     its own config (:meth:`PipelineConfig.for_symbol`) and data root, the symbols' stage graphs
     interleaved so that their ready stages run in parallel (up to ``workers``). The manifest then
-    has a section per symbol (``manifest["symbols"][SYMBOL]["stages"]``) instead of ``stages``.
+    has a section per symbol (``manifest.symbols[SYMBOL].stages``) instead of ``stages``.
+
+    The run holds the data root's lock (:mod:`itb.runs.lock`) from before its first write to the
+    end: a second run on the same root raises :class:`itb.runs.lock.LockHeld` (or waits, ``wait``).
+    SIGTERM stops it like Ctrl-C: stages are stopped and recorded, then :class:`Terminated` is raised.
     """
+    for name, value in (("workers", workers), ("threads", threads)):
+        if value is not None and value < 1:
+            raise ConfigError(f"--{name} must be at least 1 (got {value})")
     root = resolve_data_root(config, data_root)
+    check_data_root(root)
     config = config.model_copy(update={"data_root": root})
     storage = Storage(root)
     backend_name = backend if isinstance(backend, str) else (backend.name if backend else config.backend.name)
@@ -108,6 +181,7 @@ def run_pipeline(
     else:
         engine, info = create_backend(backend_name, config.backend.options.get(backend_name))
         default_workers = info.default_workers
+    lock: RunLock | None = None
     try:  # whatever happens, the backend releases what it started (a fork server, say)
         workers, threads = resolve_parallelism(config.backend, default_workers, workers, threads)
         targets: list[tuple[str | None, PipelineConfig]] = (
@@ -117,24 +191,25 @@ def run_pipeline(
         )
         selected = select_stages(targets[0][1], only, start)
         run_id = new_run_id()
-        manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now())
-        manifest.update(selected=selected, workers=workers, threads_per_stage=threads)
+        manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now(), os.getpid())
+        manifest.selected, manifest.workers, manifest.threads_per_stage = selected, workers, threads
         lanes: list[_Lane] = []
         for symbol, lane_config in targets:
+            section: StageSection
             if symbol is None:
                 section, lane_storage = manifest, storage
             else:
-                manifest.pop("stages", None)
-                section = {"data_root": lane_config.data_root, "config_hash": config_hash(lane_config),
-                           "status": "running", "stages": {}}  # fmt: skip
-                manifest.setdefault("symbols", {})[symbol] = section
+                section = SymbolSection(data_root=lane_config.data_root, config_hash=config_hash(lane_config))
+                if manifest.symbols is None:
+                    manifest.symbols = {}
+                manifest.symbols[symbol] = section
                 lane_storage = Storage(lane_config.data_root)
             lanes.append(_Lane(symbol, lane_config, lane_storage, section, list(selected)))
         if dry_run:
-            manifest["status"] = "dry_run"
+            manifest.status = RunStatus.DRY_RUN
             for lane in lanes:
-                lane.section["status"] = "dry_run"
-            manifest["plan"] = [
+                lane.section.status = RunStatus.DRY_RUN
+            manifest.plan = [
                 engine.describe(
                     StageRunSpec(run_id, s, lane.config.data_root, threads, step=step, symbol=lane.symbol)
                 )
@@ -142,7 +217,16 @@ def run_pipeline(
                 for s in selected
                 for step in [*_planned_steps(s, lane.config, lane.storage), None]
             ]
-            return RunResult(run_id, "dry_run", manifest, storage)
+            return RunResult(run_id, RunStatus.DRY_RUN, manifest, storage)
+        lock = RunLock.acquire(
+            storage,
+            run_id,
+            wait=wait,
+            break_lock=break_lock,
+            stale_after_s=config.backend.lock_stale_after_s,
+            on_wait=on_lock_wait,
+        )
+        storage.remove_stale_temporaries()  # we hold the lock: no other writer is at work
         storage.write_json(f"{run_prefix(run_id)}/config.json", config.model_dump(mode="json"))
         for lane in lanes:
             if lane.symbol is not None:  # what the symbol's stage runs read: its own config
@@ -151,10 +235,15 @@ def run_pipeline(
                 )
         engine.prepare(threads)
         runner = _Runner(storage, engine, manifest, lanes, selected, workers, threads, force, reporter)
-        runner.run()
-        return RunResult(run_id, manifest["status"], manifest, storage)
+        with sigterm_as_interrupt():
+            runner.run()
+        return RunResult(run_id, manifest.status, manifest, storage)
     finally:
-        engine.close()
+        try:
+            engine.close()
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 @dataclass(eq=False)
@@ -165,18 +254,17 @@ class _Lane:
     config: PipelineConfig
     storage: Storage
     #: The manifest part holding this lane's ``stages``: the manifest itself for a single symbol.
-    section: dict[str, Any]
+    section: StageSection
     #: Stages not started yet.
     pending: list[str]
-    status: dict[str, str] = field(default_factory=dict)
+    status: dict[str, StageStatus] = field(default_factory=dict)
     #: Steps of a fanned-out stage that have not succeeded yet.
     steps_left: dict[str, set[str]] = field(default_factory=dict)
     stage_started: dict[str, float] = field(default_factory=dict)
 
     @property
-    def stages(self) -> dict[str, Any]:
-        stages: dict[str, Any] = self.section["stages"]
-        return stages
+    def stages(self) -> dict[str, StageRecord]:
+        return self.section.stages
 
 
 @dataclass(eq=False)
@@ -206,12 +294,27 @@ class _Running:
     launched: float
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A pending stage whose dependencies are all done."""
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    """A pending stage with a dependency still running."""
+
+
+_READY, _WAITING = _Ready(), _Waiting()
+#: The record fields a stage run's result file may set (the rest of it names the run).
+_RESULT_FIELDS = set(StepRecord.model_fields) - {"status"}
+
+
 class _Runner:
     def __init__(
         self,
         storage: Storage,
         backend: Backend,
-        manifest: dict[str, Any],
+        manifest: RunManifest,
         lanes: list[_Lane],
         selected: list[str],
         workers: int,
@@ -222,7 +325,7 @@ class _Runner:
         self.storage, self.backend, self.manifest, self.lanes = storage, backend, manifest, lanes
         self.selected, self.workers, self.threads, self.force = selected, workers, threads, force
         self.report = reporter or (lambda event: None)
-        self.run_id: str = manifest["run_id"]
+        self.run_id: str = manifest.run_id
         #: Launched stage runs by task key (a stage, or ``stage.step``, with ``@SYMBOL``).
         self.running: dict[str, _Running] = {}
         #: Tasks of stages already started, waiting for a free worker (steps, then finalize runs).
@@ -230,31 +333,34 @@ class _Runner:
 
     # --- bookkeeping ---------------------------------------------------------------------------
     def _save(self) -> None:
-        self.storage.write_json(f"{run_prefix(self.run_id)}/manifest.json", self.manifest)
+        write_manifest(self.storage, self.manifest)
 
-    def _record(self, lane: _Lane, stage: str, status: str, **fields: Any) -> dict[str, Any]:
-        record: dict[str, Any] = lane.stages.setdefault(stage, {})
-        record.update(status=status, **fields)
+    def _record(self, lane: _Lane, stage: str, status: StageStatus, **fields: Any) -> StageRecord:
+        old = lane.stages.get(stage)
+        merged = {**(old.model_dump() if old else {}), **fields, "status": status}
+        record = lane.stages[stage] = StageRecord.model_validate(merged)
         lane.status[stage] = status
         self._save()
         self.report(StageEvent(stage, status, record, lane.symbol))
         return record
 
-    def _deps_state(self, lane: _Lane, stage: str) -> str:
-        """'ready', 'waiting' or 'blocked' (a dependency failed or is missing)."""
+    def _deps_state(self, lane: _Lane, stage: str) -> _Ready | _Waiting | BlockedBy:
+        """Ready, waiting, or blocked (a dependency failed, was interrupted or has no outputs)."""
         for dep in STAGES[stage].deps:
             if not STAGES[dep].applicable(lane.config):
                 continue
             if dep not in self.selected:
                 if read_state(lane.storage, dep) is None:
-                    return "missing:" + dep
+                    return BlockedBy(stage=dep, reason="no_outputs")
                 continue
             state = lane.status.get(dep)
-            if state in ("failed", "not_run"):
-                return "blocked:" + dep
-            if state not in ("succeeded", "skipped"):
-                return "waiting"
-        return "ready"
+            if state in (StageStatus.FAILED, StageStatus.NOT_RUN):
+                return BlockedBy(stage=dep, reason="failed")
+            if state == StageStatus.INTERRUPTED:
+                return BlockedBy(stage=dep, reason="interrupted")
+            if state not in (StageStatus.SUCCEEDED, StageStatus.SKIPPED):
+                return _WAITING
+        return _READY
 
     def _candidates(self) -> list[tuple[_Lane, str]]:
         """Stages not started yet, in graph order, the symbols' stages of one rank side by side."""
@@ -274,51 +380,73 @@ class _Runner:
                     if len(self.running) >= self.workers:
                         break
                     state = self._deps_state(lane, stage)
-                    if state == "waiting":
+                    if state is _WAITING:
                         continue
                     lane.pending.remove(stage)
-                    if state.startswith(("blocked:", "missing:")):
-                        kind, dep = state.split(":")
+                    if isinstance(state, BlockedBy):
                         reason = (
-                            f"not run: {dep} failed"
-                            if kind == "blocked"
-                            else f"not run: {dep} has no outputs yet (run it first)"
+                            f"not run: {state.stage} has no outputs yet (run it first)"
+                            if state.reason == "no_outputs"
+                            else f"not run: {state.stage} {state.reason}"
                         )
-                        self._record(lane, stage, "not_run", error=reason)
+                        self._record(lane, stage, StageStatus.NOT_RUN, error=reason, blocked_by=state)
                         continue
                     self._start(lane, stage)
                     self._drain_queue()
                 if self.running:
                     self._poll()
                     time.sleep(POLL_INTERVAL_S)
-        except KeyboardInterrupt:
-            self.queue.clear()
-            for key, running in list(self.running.items()):
-                self.backend.cancel(running.handle)
-                if key in self.running:  # not already finished as a sibling of a failed step
-                    self._finish(running, interrupted=True)
-            for lane in self.lanes:
-                for stage, status in list(lane.status.items()):
-                    if status == "running":  # a fanned-out stage whose steps were all still queued
-                        self._record(lane, stage, "failed", error="interrupted (Ctrl-C)", ended_at=utc_now())
-                for stage in list(lane.pending):
-                    self._record(lane, stage, "not_run", error="not run: interrupted")
-                lane.pending.clear()
-            self._close(interrupted=True)
+        except (KeyboardInterrupt, Terminated) as exc:
+            self._stop_all("Ctrl-C" if isinstance(exc, KeyboardInterrupt) else "SIGTERM")
             raise
+        except StorageError as exc:  # the run's own bookkeeping cannot write: stop, say why, once
+            self._stop_all(None)
+            self.manifest.status = RunStatus.FAILED
+            self.manifest.finished_at = utc_now()
+            with contextlib.suppress(ItbError, OSError):
+                self._save()
+            raise exc from None
         self._close()
+
+    def _stop_all(self, signal_name: str | None) -> None:
+        """Stop every running stage run and record it (interrupted by a signal, or failed)."""
+        self.queue.clear()
+        for key, running in list(self.running.items()):
+            self.backend.cancel(running.handle)
+            if key in self.running and signal_name is not None:  # not already finished as a sibling
+                with contextlib.suppress(ItbError, OSError):
+                    self._finish(running, interrupted=signal_name)
+        self.running.clear()
+        if signal_name is None:
+            return
+        for lane in self.lanes:
+            for stage, status in list(lane.status.items()):
+                if status == StageStatus.RUNNING:  # a fanned-out stage whose steps were all still queued
+                    self._record(lane, stage, StageStatus.INTERRUPTED, error=f"interrupted ({signal_name})",
+                                 ended_at=utc_now())  # fmt: skip
+            for stage in list(lane.pending):
+                self._record(lane, stage, StageStatus.NOT_RUN, error="not run: the run was interrupted")
+            lane.pending.clear()
+        self._close(interrupted=True)
 
     def _close(self, interrupted: bool = False) -> None:
         failed = False
+        bad = (StageStatus.FAILED, StageStatus.NOT_RUN, StageStatus.INTERRUPTED)
         for lane in self.lanes:
-            lane_failed = any(s in ("failed", "not_run") for s in lane.status.values())
+            lane_failed = any(s in bad for s in lane.status.values())
             failed = failed or lane_failed
             if lane.symbol is not None:
-                lane.section["status"] = (
-                    "interrupted" if interrupted else "failed" if lane_failed else "succeeded"
+                lane.section.status = (
+                    RunStatus.INTERRUPTED
+                    if interrupted
+                    else RunStatus.FAILED
+                    if lane_failed
+                    else RunStatus.SUCCEEDED
                 )
-        status = "interrupted" if interrupted else "failed" if failed else "succeeded"
-        self.manifest.update(status=status, finished_at=utc_now())
+        self.manifest.status = (
+            RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED if failed else RunStatus.SUCCEEDED
+        )
+        self.manifest.finished_at = utc_now()
         self._save()
 
     def _start(self, lane: _Lane, stage: str) -> None:
@@ -329,14 +457,15 @@ class _Runner:
             try:
                 is_current, _, reason = up_to_date(STAGES[stage], lane.config, lane.storage)
             except ItbError as exc:  # e.g. a data source file is missing: the stage fails, cleanly
-                self._record(lane, stage, "failed", started_at=started, ended_at=utc_now(), error=str(exc))
+                self._record(lane, stage, StageStatus.FAILED, started_at=started, ended_at=utc_now(),
+                             error=str(exc), exit_code=exc.exit_code)  # fmt: skip
                 return
         if is_current and not self.force:
             state = read_state(lane.storage, stage) or {}
             self._record(
                 lane,
                 stage,
-                "skipped",
+                StageStatus.SKIPPED,
                 reason=reason,
                 key=state.get("key"),
                 started_at=started,
@@ -351,15 +480,16 @@ class _Runner:
             steps = STAGES[stage].steps(lane.config, lane.storage)
         except ItbError as exc:
             error = f"cannot plan its steps: {exc}"
-            self._record(lane, stage, "failed", **fields, error=error, ended_at=utc_now())
+            self._record(lane, stage, StageStatus.FAILED, **fields, error=error, ended_at=utc_now(),
+                         exit_code=exc.exit_code)  # fmt: skip
             return
         if steps:
-            fields["steps"] = {step: {"status": "pending"} for step in steps}
+            fields["steps"] = {step: {"status": StageStatus.PENDING} for step in steps}
             lane.steps_left[stage] = set(steps)
             self.queue.extend(_Task(lane, stage, step) for step in steps)
-            self._record(lane, stage, "running", **fields)
+            self._record(lane, stage, StageStatus.RUNNING, **fields)
             return
-        self._record(lane, stage, "running", **fields)
+        self._record(lane, stage, StageStatus.RUNNING, **fields)
         self._launch(_Task(lane, stage))
 
     def _drain_queue(self) -> None:
@@ -380,8 +510,8 @@ class _Runner:
 
     def _launch(self, task: _Task) -> None:
         if task.step is not None:
-            steps = task.lane.stages[task.stage]["steps"]
-            steps[task.step] = {"status": "running", "started_at": utc_now()}
+            steps = task.lane.stages[task.stage].steps
+            steps[task.step] = StepRecord(status=StageStatus.RUNNING, started_at=utc_now())
             self._save()
         launched = time.monotonic()  # before launch: the in-process backend works inside launch()
         handle = self.backend.launch(self._spec(task))
@@ -400,13 +530,23 @@ class _Runner:
                 continue
             self._finish(running, exit_code=result.exit_code, message=result.message)
 
+    def _read_result(self, lane: _Lane, task: _Task) -> tuple[bool, dict[str, Any]]:
+        """The stage run's result file: (it says succeeded, the record fields it carries)."""
+        try:
+            result = lane.storage.read_json(result_name(self.run_id, task.stage, task.step))
+        except (FileNotFoundError, ValueError):
+            return False, {}
+        if not isinstance(result, dict):
+            return False, {}
+        return result.get("status") == "succeeded", {k: v for k, v in result.items() if k in _RESULT_FIELDS}
+
     def _finish(
         self,
         running: _Running,
         exit_code: int | None = None,
         message: str = "",
         timed_out: bool = False,
-        interrupted: bool = False,
+        interrupted: str | None = None,
     ) -> None:
         task, handle = running.task, running.handle
         lane = task.lane
@@ -415,20 +555,19 @@ class _Runner:
         log_text = self.backend.logs(handle)
         log_name = f"{run_prefix(self.run_id)}/logs/{task.name}.log"
         lane.storage.write_text(log_name, log_text)
-        try:
-            result = lane.storage.read_json(result_name(self.run_id, task.stage, task.step))
-        except FileNotFoundError:
-            result = {}
-        fields = {k: v for k, v in result.items() if k not in ("stage", "step", "run_id", "status")}
+        succeeded, fields = self._read_result(lane, task)
         fields.update(log=log_name, wall_s=wall_s)
-        ok = result.get("status") == "succeeded" and exit_code == 0 and not timed_out and not interrupted
+        ok = succeeded and exit_code == 0 and not timed_out and interrupted is None
+        status = (
+            StageStatus.SUCCEEDED if ok else StageStatus.INTERRUPTED if interrupted else StageStatus.FAILED
+        )
         if not ok:
             if timed_out:
                 error = f"timed out after {lane.config.backend.stage_timeout_s:g}s"
             elif interrupted:
-                error = "interrupted (Ctrl-C)"
-            elif result.get("error"):
-                error = str(result["error"])
+                error = f"interrupted ({interrupted})"
+            elif fields.get("error"):
+                error = str(fields["error"])
             else:
                 error = f"stage process ended with exit code {exit_code} without a result {message}".strip()
             fields.update(error=error, log_tail=_tail(log_text), exit_code=exit_code)
@@ -441,20 +580,36 @@ class _Runner:
             for name in names:
                 lane.storage.remove_temporaries(name)
             fields.setdefault("ended_at", utc_now())
+        else:
+            self._collect_warnings(lane, task.stage, fields.get("metrics") or {})
         if task.step is not None:
-            self._finish_step(task, ok, fields)
+            self._finish_step(task, status, fields)
             return
         if task.finalize:
             fields.update(self._fanout_totals(lane, task.stage, fields))
-        self._record(lane, task.stage, "succeeded" if ok else "failed", **fields)
+        self._record(lane, task.stage, status, **fields)
 
-    def _finish_step(self, task: _Task, ok: bool, fields: dict[str, Any]) -> None:
+    def _collect_warnings(self, lane: _Lane, stage: str, metrics: dict[str, Any]) -> None:
+        """A stage's ``metrics["warnings"]`` (``{kind, count, message, first_rows}`` each) into the
+        manifest's typed list; a malformed entry becomes a warning about itself, never a crash."""
+        found = metrics.get("warnings") or []
+        for item in found if isinstance(found, list) else [found]:
+            try:
+                warning = RunWarning.model_validate({**item, "stage": stage, "symbol": lane.symbol})
+            except (ValidationError, TypeError):
+                message = f"the stage reported a warning itb cannot read: {str(item)[:200]}"
+                warning = RunWarning(
+                    stage=stage, symbol=lane.symbol, kind="malformed_warning", message=message
+                )
+            self.manifest.warnings.append(warning)
+
+    def _finish_step(self, task: _Task, status: StageStatus, fields: dict[str, Any]) -> None:
         """Record a step under its stage; start the finalize run after the last step, or fail the stage."""
         assert task.step is not None
         lane = task.lane
         record = lane.stages[task.stage]
-        record["steps"][task.step] = {"status": "succeeded" if ok else "failed", **fields}
-        if ok:
+        record.steps[task.step] = StepRecord.model_validate({**fields, "status": status})
+        if status == StageStatus.SUCCEEDED:
             left = lane.steps_left[task.stage]
             left.discard(task.step)
             self._save()
@@ -467,24 +622,26 @@ class _Runner:
             if sibling.task.lane is lane and sibling.task.stage == task.stage:
                 self.backend.cancel(sibling.handle)
                 self.running.pop(key, None)
-                record["steps"][sibling.task.step or ""] = {"status": "failed", "error": "stopped"}
-        for info in record["steps"].values():
-            if info.get("status") == "pending":
-                info["status"] = "not_run"
+                record.steps[sibling.task.step or ""] = StepRecord(status=StageStatus.FAILED, error="stopped")
+        for info in record.steps.values():
+            if info.status == StageStatus.PENDING:
+                info.status = StageStatus.NOT_RUN
         self._record(
             lane,
             task.stage,
-            "failed",
-            error=f"step {task.step} failed: {fields.get('error', '')}",
+            status,
+            error=f"step {task.step} {'was interrupted' if status == StageStatus.INTERRUPTED else 'failed'}: "
+            f"{fields.get('error', '')}",
             log_tail=fields.get("log_tail", ""),
             log=fields.get("log"),
+            exit_code=fields.get("exit_code"),
             ended_at=utc_now(),
         )
 
     def _fanout_totals(self, lane: _Lane, stage: str, fields: dict[str, Any]) -> dict[str, Any]:
         """A fanned-out stage's own figures: wall time over all its runs, the largest process."""
-        steps = lane.stages[stage].get("steps", {}).values()
-        rss = [s.get("peak_rss_mb") or 0.0 for s in steps] + [fields.get("peak_rss_mb") or 0.0]
+        steps = lane.stages[stage].steps.values()
+        rss = [s.peak_rss_mb or 0.0 for s in steps] + [fields.get("peak_rss_mb") or 0.0]
         wall = round(time.monotonic() - lane.stage_started[stage], 3)
         return {
             "wall_s": wall,
@@ -492,7 +649,7 @@ class _Runner:
             "finalize_duration_s": fields.get("duration_s"),
             "finalize_wall_s": fields.get("wall_s"),
             "peak_rss_mb": max(rss),
-            "step_duration_s": round(sum(s.get("duration_s") or 0.0 for s in steps), 3),
+            "step_duration_s": round(sum(s.duration_s or 0.0 for s in steps), 3),
         }
 
 

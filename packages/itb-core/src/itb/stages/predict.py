@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from itb import datasets
+from itb.compute.training import holdout_warnings
 from itb.config.models import PipelineConfig
 from itb.models.modelset import ModelSet, feature_config_hash
 from itb.models.scoring import model_metrics
@@ -71,5 +72,5 @@ class PredictStage(Stage):
                 datasets.PREDICTIONS: ctx.storage.write_parquet(datasets.PREDICTIONS, out),
                 datasets.METRICS: ctx.storage.write_json(datasets.METRICS, document),
             },
-            metrics={"holdout": metrics},
+            metrics={"holdout": metrics, "warnings": holdout_warnings(table, config.train.labels)},
         )

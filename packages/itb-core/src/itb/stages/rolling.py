@@ -17,7 +17,6 @@ import numpy as np
 import polars as pl
 
 from itb import datasets
-from itb.compute.training import label_horizon
 from itb.compute.walk_forward import RollingPlan, assemble, make_plan, predict_step, step_index
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
@@ -61,7 +60,7 @@ class PredictRollingStage(Stage):
         train.pop("threads", None)
         train.pop("holdout", None)
         rolling = config.rolling.model_dump(mode="json") if config.rolling else None
-        return {"train": train, "rolling": rolling, "horizon": label_horizon(config)}
+        return {"train": train, "rolling": rolling, "horizon": config.label_horizon()}
 
     def steps(self, config: PipelineConfig, storage: Storage) -> list[str]:
         return self._plan(config, storage).step_ids()

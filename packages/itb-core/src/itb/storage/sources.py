@@ -180,6 +180,8 @@ def read_source(source: DataSource, config: PipelineConfig) -> tuple[pl.DataFram
         missing = [c for c in ("timestamp", "open", "high", "low", "close") if c not in frame.columns]
         if missing:
             raise DataError(f"{url}: missing kline column(s) {missing}; has {frame.columns}")
+        if frame.height == 0:
+            raise DataError(f"{url}: has no rows")
         frames.append(frame)
     df = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     if df.height > 1 and not df["timestamp"].is_sorted():

@@ -3,8 +3,11 @@
 A dataset name is a relative path (``features.parquet``, ``models/high_20_gb.txt``). Writes go to a
 temporary name in the same folder and are then moved into place (``os.replace`` on local disks, the
 filesystem's move elsewhere; object stores whose single upload is already atomic write directly), so
-a reader sees the old file or the new one, never half of one. A killed writer leaves at most a
-``.tmp-*`` file, which later writes clean up.
+a reader sees the old file or the new one, never half of one. A writer that fails (a full disk, a
+permission or network error) removes its own temporary and raises :class:`StorageError` naming the
+dataset and the cause; the previous file stays as it was. A killed writer leaves at most a ``.tmp-*``
+file: temporaries are only ever removed by their own writer, or by a runner that holds the data
+root's lock (so no other writer can be working): :meth:`Storage.remove_stale_temporaries`.
 
 The fingerprint of an output is the SHA-256 of its bytes: equal data gives equal fingerprints on every
 backend, and Parquet is written without timestamps so reruns are byte-identical.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -24,6 +28,7 @@ from typing import Any
 
 import polars as pl
 
+from itb.errors import ItbError
 from itb.storage.url import filesystem, join
 
 #: Protocols whose single-object upload is atomic (readers see the old or the new object).
@@ -52,6 +57,20 @@ class WriteResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint, "size": self.size, "rows": self.rows}
+
+
+class StorageError(ItbError):
+    """A read or write failed for a reason outside the data (disk full, permissions, network): exit 1."""
+
+    exit_code = 1
+
+
+def storage_error(action: str, name: str, url: str, exc: OSError) -> StorageError:
+    """One line naming the dataset and the cause: ``cannot write x.parquet (/root/x.parquet): No
+    space left on device [ENOSPC]``."""
+    code = errno.errorcode.get(exc.errno or 0)
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    return StorageError(f"cannot {action} {name} ({url}): {cause}" + (f" [{code}]" if code else ""))
 
 
 def fingerprint_bytes(data: bytes | memoryview) -> str:
@@ -110,7 +129,7 @@ class Storage:
         return fingerprint_bytes(self.read_bytes(name))
 
     # --- writing -------------------------------------------------------------------------------
-    def _ensure_bucket(self) -> None:
+    def ensure_bucket(self) -> None:
         """Object stores have no folders, but the container (bucket) itself must exist; adlfs's
         ``makedirs`` does not create it, so a fresh data root would fail on its first write."""
         if self._bucket_ready or self.protocol not in BUCKET_PROTOCOLS:
@@ -121,37 +140,66 @@ class Storage:
         self._bucket_ready = True
 
     def write_bytes(self, name: str, data: bytes | memoryview, rows: int | None = None) -> WriteResult:
+        """Write ``name`` atomically; a failure raises :class:`StorageError` and leaves no temporary."""
         final = self.path(name)
         parent, base = final.rsplit("/", 1)
-        if self.protocol in ("file", "local"):
-            os.makedirs(parent, exist_ok=True)
-            tmp = self._fresh_temporary(parent, base)
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                if fsync_enabled():
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(tmp, final)
+        tmp: str | None = None
+        try:
+            if self.protocol in ("file", "local"):
+                os.makedirs(parent, exist_ok=True)
+                tmp = self._fresh_temporary(parent, base)
+                with open(tmp, "wb") as handle:
+                    handle.write(data)
+                    if fsync_enabled():
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                os.replace(tmp, final)
+                return WriteResult(name, fingerprint_bytes(data), len(data), rows)
+            data = bytes(data)
+            self.ensure_bucket()
+            self.fs.makedirs(parent, exist_ok=True)
+            if self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
+                self.fs.pipe_file(final, data)
+            else:
+                tmp = self._fresh_temporary(parent, base)
+                self.fs.pipe_file(tmp, data)
+                self.fs.mv(tmp, final)
             return WriteResult(name, fingerprint_bytes(data), len(data), rows)
-        data = bytes(data)
-        self._ensure_bucket()
-        self.fs.makedirs(parent, exist_ok=True)
-        if self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
-            self.fs.pipe_file(final, data)
-        else:
-            tmp = self._fresh_temporary(parent, base)
-            self.fs.pipe_file(tmp, data)
-            self.fs.mv(tmp, final)
-        return WriteResult(name, fingerprint_bytes(data), len(data), rows)
+        except OSError as exc:
+            if tmp is not None:
+                self._remove_quietly(tmp)
+            raise storage_error("write", name, final, exc) from None
+        except BaseException:  # interrupted mid-write: still leave no temporary behind
+            if tmp is not None:
+                self._remove_quietly(tmp)
+            raise
+
+    def _remove_quietly(self, path: str) -> None:
+        with contextlib.suppress(OSError):
+            if self.protocol in ("file", "local"):
+                os.unlink(path)
+            else:
+                self.fs.rm_file(path)
 
     def remove_temporaries(self, name: str) -> None:
-        """Delete what a killed writer of ``name`` left behind (the runner calls it on failure)."""
+        """Delete what a killed writer of ``name`` left behind. Only for the holder of the data
+        root's lock (the runner, after its own stage run of ``name`` failed)."""
         final = self.path(name)
         self._clean_stale_tmp(final.rsplit("/", 1)[0], final.rsplit("/", 1)[1])
 
+    def remove_stale_temporaries(self) -> int:
+        """Delete every temporary under the root; returns how many. Only for the holder of the data
+        root's lock, before its run starts: then no writer can be working, so all are left-overs."""
+        if not self.fs.exists(self.root):
+            return 0
+        found = [p for p in self.fs.find(self.root) if TMP_MARK in p.rsplit("/", 1)[-1]]
+        for path in found:
+            self._remove_quietly(path)
+        return len(found)
+
     def _fresh_temporary(self, parent: str, base: str) -> str:
-        """A new temporary name for ``parent/base``, after removing those killed writers left."""
-        self._clean_stale_tmp(parent, base)
+        """A new temporary name for ``parent/base``. Other writers' temporaries are left alone: one
+        may be another process writing the same file right now."""
         return f"{parent}/.{base}{TMP_MARK}{uuid.uuid4().hex}"
 
     def _clean_stale_tmp(self, parent: str, base: str) -> None:

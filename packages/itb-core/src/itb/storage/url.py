@@ -8,6 +8,9 @@ from typing import Any
 
 import fsspec
 from fsspec.core import url_to_fs
+from fsspec.registry import known_implementations, registry
+
+from itb.errors import ConfigError
 
 Filesystem = Any  # fsspec.AbstractFileSystem; fsspec ships no type information
 
@@ -78,3 +81,30 @@ def join(base: str, *parts: str) -> str:
     for part in parts:
         out = f"{out}/{part.strip('/')}"
     return out
+
+
+def check_data_root(url: str) -> None:
+    """Raise :class:`ConfigError` (one line) unless ``url`` can hold a data root: a known fsspec
+    protocol, and locally a folder that exists or can be created and written to.
+
+    Remote roots are only checked for their protocol here: reaching them needs credentials and the
+    network, and their first write reports any problem as a storage error.
+    """
+    protocol = protocol_of(url)
+    if protocol != "file":
+        if protocol not in known_implementations and protocol not in registry:
+            raise ConfigError(f"data root {url}: unknown storage protocol {protocol!r}")
+        return
+    path = os.path.abspath(url)
+    existing = path
+    while not os.path.exists(existing):  # the folder may not exist yet: its first write creates it
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ConfigError(f"data root {path}: {existing} is a file, not a folder")
+    probe = os.path.join(existing, f".itb-write-probe-{os.getpid()}")
+    try:
+        with open(probe, "wb"):
+            pass
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"data root {path}: cannot write in {existing}: {exc.strerror or exc}") from None
