@@ -140,6 +140,21 @@ def test_a_hook_with_unknown_arguments_is_an_error_naming_the_plugin() -> None:
         )
 
 
+def test_an_installed_plugin_that_fails_to_import_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real (throwaway) distribution on sys.path whose ``itb`` entry point raises on import."""
+    info = tmp_path / "broken_itb_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-itb-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[itb]\nbroken = broken_itb_plugin\n")
+    (tmp_path / "broken_itb_plugin.py").write_text("raise RuntimeError('missing dependency xyz')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    message = r"itb plugin 'broken = broken_itb_plugin' failed to load: RuntimeError: missing dependency xyz"
+    with pytest.raises(ConfigError, match=message):
+        new_plugin_manager()
+
+
 def test_installed_plugins_register_their_backends_and_commands() -> None:
     pm = new_plugin_manager()
     backends = backend_registry(pm)
