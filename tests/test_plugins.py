@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +31,7 @@ from itb.outputs import BUILTIN_OUTPUTS, OutputInfo, collect_outputs
 from itb.plugins import hookimpl
 from itb.plugins.manager import backend_registry, fill, new_plugin_manager
 from itb.runs.runner import run_pipeline
+from itb.stages.registry import get_stage
 from pydantic import BaseModel
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "btcusdt-1m.jsonc"
@@ -270,7 +272,15 @@ def test_user_label_and_signal_functions_validate_and_run_in_a_pipeline(
     ):
         parse_config(bad, "bad.json")
 
-    result = run_pipeline(parse_config(data, "cfg.json"), backend="inprocess")
+    config = parse_config(data, "cfg.json")
+    # Editing a user function makes the stage that runs it out of date: its source is in the key.
+    assert get_stage("labels").external_fingerprints(config) == {
+        "tests.test_plugins:rises_next": inspect.getsource(rises_next)
+    }
+    assert get_stage("signals").external_fingerprints(config) == {
+        "tests.test_plugins:score_sign": inspect.getsource(score_sign)
+    }
+    result = run_pipeline(config, backend="inprocess")
     assert result.ok, result.manifest
     root = Path(data["data_root"])
     merged = pl.read_parquet(next(root.rglob("merged.parquet")))
