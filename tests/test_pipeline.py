@@ -269,9 +269,7 @@ def test_stage_timeout(small_config_data: dict[str, Any], tmp_path: Path) -> Non
     small_config_data["backend"] = {"name": "local", "stage_timeout_s": 3}
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "timeout.json", small_config_data)
-    result = itb(
-        "run", str(config), "--only", "merge", env=pause_before_commit("merged.parquet", 60)
-    )
+    result = itb("run", str(config), "--only", "merge", env=pause_before_commit("merged.parquet", 60))
     assert result.returncode == 1
     assert "timed out after 3s" in result.stderr
     assert not (root / "merged.parquet").exists()
