@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +31,7 @@ from itb.outputs import BUILTIN_OUTPUTS, OutputInfo, collect_outputs
 from itb.plugins import hookimpl
 from itb.plugins.manager import backend_registry, fill, new_plugin_manager
 from itb.runs.runner import run_pipeline
+from itb.stages.registry import get_stage
 from pydantic import BaseModel
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "btcusdt-1m.jsonc"
@@ -138,6 +140,21 @@ def test_a_hook_with_unknown_arguments_is_an_error_naming_the_plugin() -> None:
             plugin_module("argname_plugin", itb_register_generators=itb_register_generators),
             entry_points=False,
         )
+
+
+def test_an_installed_plugin_that_fails_to_import_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real (throwaway) distribution on sys.path whose ``itb`` entry point raises on import."""
+    info = tmp_path / "broken_itb_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-itb-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[itb]\nbroken = broken_itb_plugin\n")
+    (tmp_path / "broken_itb_plugin.py").write_text("raise RuntimeError('missing dependency xyz')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    message = r"itb plugin 'broken = broken_itb_plugin' failed to load: RuntimeError: missing dependency xyz"
+    with pytest.raises(ConfigError, match=message):
+        new_plugin_manager()
 
 
 def test_installed_plugins_register_their_backends_and_commands() -> None:
@@ -255,7 +272,15 @@ def test_user_label_and_signal_functions_validate_and_run_in_a_pipeline(
     ):
         parse_config(bad, "bad.json")
 
-    result = run_pipeline(parse_config(data, "cfg.json"), backend="inprocess")
+    config = parse_config(data, "cfg.json")
+    # Editing a user function makes the stage that runs it out of date: its source is in the key.
+    assert get_stage("labels").external_fingerprints(config) == {
+        "tests.test_plugins:rises_next": inspect.getsource(rises_next)
+    }
+    assert get_stage("signals").external_fingerprints(config) == {
+        "tests.test_plugins:score_sign": inspect.getsource(score_sign)
+    }
+    result = run_pipeline(config, backend="inprocess")
     assert result.ok, result.manifest
     root = Path(data["data_root"])
     merged = pl.read_parquet(next(root.rglob("merged.parquet")))

@@ -45,8 +45,11 @@ PRELOAD = (
     "itb.stages.registry",
     "itb.generators.registry",
 )
-#: LightGBM is imported the way the stages import it (without pandas); cheap and thread-free.
-_LIGHTGBM = "itb.models.lgbm"
+#: Optional modules ``import lightgbm`` loads when they are installed (pandas alone takes 1-2 s),
+#: although the stages hand it numpy arrays only. The fork server hides them while it imports
+#: LightGBM; they stay importable afterwards. Only here: the fork server is a process of its own
+#: whose import state no library caller shares.
+_LIGHTGBM_OPTIONAL = ("pandas", "dask", "dask.array", "dask.dataframe", "sklearn", "matplotlib", "graphviz")
 
 #: More modules to import up front, comma-separated (backend option ``preload``), e.g.
 #: ``sklearn.linear_model`` for configs that train many ``lc`` models.
@@ -76,8 +79,15 @@ def _preload() -> None:
 
 
 def _import_lightgbm() -> None:
-    with contextlib.suppress(ImportError):
-        importlib.import_module(_LIGHTGBM).import_lightgbm()
+    hidden = [name for name in _LIGHTGBM_OPTIONAL if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # makes `import name` raise ImportError
+    try:
+        with contextlib.suppress(ImportError):
+            importlib.import_module("lightgbm")
+    finally:
+        for name in hidden:
+            del sys.modules[name]
 
 
 #: Imports done while the zygote waits for requests: only training and scoring need LightGBM,

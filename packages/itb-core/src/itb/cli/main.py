@@ -24,7 +24,9 @@ STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "p
                "simulate"]  # fmt: skip
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The ``itb`` parser; plugin commands are added unless ``argv`` starts with a built-in command
+    (so ``itb stage run`` does not pay for loading every plugin before it needs them)."""
     parser = argparse.ArgumentParser(prog="itb", description="itb: ML trading-signal pipelines.")
     parser.add_argument("--version", action="version", version=f"itb {__version__}")
     parser.add_argument(
@@ -108,7 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     listing = runs_sub.add_parser("list", help="list runs under a data root")
     listing.add_argument("--data-root", default=None)
     listing.add_argument("--config", default=None)
-    _add_plugin_commands(sub)
+    if not argv or argv[0] not in sub.choices:  # --help, options first, a plugin command or a typo
+        _add_plugin_commands(sub)
     return parser
 
 
@@ -148,7 +151,7 @@ def _run_id(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(argv).parse_args(argv)
     except ItbError as exc:  # a broken plugin: it fails every command, with one line naming it
         print(f"itb: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -364,16 +367,23 @@ def _plugins() -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from itb.cli.commands import CommandRegistry
     from itb.generators.registry import generator_registry
-    from itb.plugins.manager import backend_registry, plugins
+    from itb.outputs import output_registry
+    from itb.plugins.manager import backend_registry, fill, plugins
 
     provided: dict[str, list[str]] = {}
-    backends = backend_registry()
+    commands = CommandRegistry()
+    fill("itb_add_commands", commands)
+    backends, generators, outputs = backend_registry(), generator_registry(), output_registry()
     for name in backends:
         provided.setdefault(backends.provider(name), []).append(f"backend {name}")
-    generators = generator_registry()
     for kind, name in generators:
         provided.setdefault(generators.provider((kind, name)), []).append(f"{kind} {name}")
+    for name in commands:
+        provided.setdefault(commands.provider(name), []).append(f"command itb {name}")
+    for name in outputs:
+        provided.setdefault(outputs.provider(name), []).append(f"output {name}")
     table = Table("plugin", "distribution", "version", "provides")
     for row in plugins(provided):
         table.add_row(row["plugin"], row["distribution"], row["version"], row["provides"])

@@ -8,6 +8,21 @@ Plugins add generators through the ``itb_register_generators`` hook. Call one di
     out = generate("feature", "talib", df, {"columns": ["close"], "functions": ["SMA"], "windows": [5]})
 """
 
-from itb.generators.registry import Generator, generate, get_generator, known_generators
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Generator", "generate", "get_generator", "known_generators"]
+
+if TYPE_CHECKING:
+    from itb.generators.registry import Generator, generate, get_generator, known_generators
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: importing a module of this package (the internal plugin that lists the built-in
+    # generators, which every ``itb`` command loads) must not import polars.
+    if name in __all__:
+        from itb.generators import registry
+
+        return getattr(registry, name)
+    raise AttributeError(name)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from typing import Any
 
@@ -75,6 +75,12 @@ class UserFunction:
 
     def outputs(self, cfg: UserConfig, column_prefix: str, feature_prefix: str) -> list[str]:
         return [f"{feature_prefix}{c}" for c in cfg.outputs or []]
+
+
+def user_fingerprints(sets: Iterable[Any]) -> dict[str, str]:
+    """``module:function`` -> its source, for the generator sets that name a user function: a stage
+    that runs one is out of date when its source changes (``Stage.external_fingerprints``)."""
+    return {s.generator: source_fingerprint(s.generator) for s in sets if ":" in s.generator}
 
 
 def source_fingerprint(reference: str) -> str:

@@ -15,6 +15,7 @@ which plugin provided each name and reports a duplicate name with both plugins.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Callable, Mapping
 from functools import cache
 from importlib.metadata import version as dist_version
@@ -55,7 +56,20 @@ def new_plugin_manager(*extra: object, entry_points: bool = True) -> pluggy.Plug
     except pluggy.PluginValidationError as exc:
         name = pm.get_name(exc.plugin) or getattr(exc.plugin, "__name__", None) or repr(exc.plugin)
         raise ConfigError(f"itb plugin {name!r}: {exc}") from None
+    except Exception as exc:  # an installed plugin that fails to import: one line naming it
+        raise ConfigError(
+            f"itb plugin {_first_unloaded(pm)!r} failed to load: {type(exc).__name__}: {exc}"
+        ) from None
     return pm
+
+
+def _first_unloaded(pm: pluggy.PluginManager) -> str:
+    """The entry point pluggy stopped at: the first of the ``itb`` group, in its own order, not loaded."""
+    for dist in importlib.metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == PROJECT and pm.get_plugin(ep.name) is None:
+                return f"{ep.name} = {ep.value}"
+    return "?"
 
 
 @cache

@@ -23,6 +23,11 @@ class LabelsStage(Stage):
     def config_section(self, config: PipelineConfig) -> Any:
         return [s.model_dump(mode="json") for s in config.label_sets]
 
+    def external_fingerprints(self, config: PipelineConfig) -> dict[str, str]:
+        from itb.generators.user import user_fingerprints
+
+        return user_fingerprints(config.label_sets)
+
     def run(self, ctx: StageContext) -> StageResult:
         merged = ctx.storage.read_parquet(datasets.MERGED)
         labels = apply_label_sets(merged, ctx.config.label_sets)

@@ -27,6 +27,11 @@ class SignalsStage(Stage):
         sets = [s.model_dump(mode="json") for s in config.signal_sets]
         return sets if config.rolling is None else {"signal_sets": sets, "source": predictions_name(config)}
 
+    def external_fingerprints(self, config: PipelineConfig) -> dict[str, str]:
+        from itb.generators.user import user_fingerprints
+
+        return user_fingerprints(config.signal_sets)
+
     def run(self, ctx: StageContext) -> StageResult:
         predictions = ctx.storage.read_parquet(predictions_name(ctx.config))
         out = apply_signal_sets(predictions, ctx.config.signal_sets)
