@@ -109,6 +109,8 @@ class BackendInfo:
     description: str = ""
     #: Parallel stage runs this backend handles well by default (None: CPU count).
     default_workers: int | None = None
+    #: Threads per stage run by default (None: CPU count / workers, see :mod:`itb.threads`).
+    default_threads: int | None = None
 
 
 def tail_lines(text: str, tail: int | None) -> str:
