@@ -29,3 +29,36 @@ def leak_secret(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
     from itb import secrets
 
     raise ValueError(f"upstream rejected token {secrets.get('token')}")
+
+
+def print_secret(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """Writes the secret ``token`` every way a careless function might, then computes a feature.
+
+    Python's stdout, stderr at the file-descriptor level (what C code does), a foreign logger, and
+    a line split across two writes; the stage log must show none of them unmasked.
+    """
+    import logging
+    import os
+    import sys
+
+    from itb import secrets
+
+    token = secrets.get("token")
+    print(f"debug: token={token}")
+    sys.stdout.flush()
+    os.write(2, f"native: {token}\n".encode())
+    logging.getLogger("some.http.lib").warning("Authorization: Bearer %s", token)
+    half = len(token) // 2
+    sys.stderr.write(f"split: {token[:half]}")
+    sys.stderr.flush()
+    sys.stderr.write(f"{token[half:]} end\n")
+    return df.select((pl.col("close") - pl.col("open")).alias("printed_body"))
+
+
+def use_secrets(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """Resolves (and carelessly prints) every secret named in ``config["names"]``."""
+    from itb import secrets
+
+    for name in config["names"]:
+        print(f"{name}={secrets.get(name)}")
+    return df.select((pl.col("high") - pl.col("low")).alias("used_secrets"))

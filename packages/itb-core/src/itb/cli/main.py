@@ -144,7 +144,7 @@ def _stage_run(args: argparse.Namespace) -> int:
     from itb.runs.execute import execute_stage
 
     setup_logging(args.log_format)
-    return execute_stage(args.data_root, args.run_id, args.stage, threads, step=args.step)
+    return execute_stage(args.data_root, args.run_id, args.stage, threads, step=args.step, own_process=True)
 
 
 def _azure(argv: list[str]) -> int:

@@ -4,6 +4,7 @@ in-process backend. Writes the outputs, then the stage state, then the stage res
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import resource
@@ -15,6 +16,7 @@ from typing import Any
 from itb import secrets
 from itb.config.loader import parse_config
 from itb.errors import ConfigError, ItbError
+from itb.masked_output import masked_stdio
 from itb.runs.ids import run_prefix, utc_now
 from itb.stages.base import StageContext
 from itb.stages.registry import get_stage
@@ -61,13 +63,31 @@ def peak_rss_mb() -> float:
 
 
 def execute_stage(
-    data_root: str, run_id: str, stage_name: str, threads: int = 1, step: str | None = None
+    data_root: str,
+    run_id: str,
+    stage_name: str,
+    threads: int = 1,
+    step: str | None = None,
+    *,
+    own_process: bool = False,
 ) -> int:
     """Run ``stage_name`` of run ``run_id``; returns the process exit code (0 ok, 1 failed, 2 bad input).
 
     With ``step`` only that step of a fanned-out stage runs: it writes its partial outputs and its
     result, but not the stage state (the finalize run writes that once every step is done).
+
+    The stage's secrets live in a scope around all of it: resolved when stage code first asks
+    (:func:`itb.secrets.get`), masked in its error and logs, forgotten when the stage ends. With
+    ``own_process`` (``itb stage run``: the process is the stage's alone) its stdout and stderr are
+    masked as well (:func:`itb.masked_output.masked_stdio`).
     """
+    with secrets.activate() as scope, masked_stdio() if own_process else contextlib.nullcontext():
+        return _run_stage(scope, data_root, run_id, stage_name, threads, step)
+
+
+def _run_stage(
+    scope: secrets.SecretScope, data_root: str, run_id: str, stage_name: str, threads: int, step: str | None
+) -> int:
     started, t0 = utc_now(), time.perf_counter()
     tune_malloc()
     storage = Storage(data_root)
@@ -85,9 +105,9 @@ def execute_stage(
                 "`itb stage run` runs a stage of a run that `itb run` started"
             ) from None
         config = parse_config(stored, f"{data_root}/{config_name}")
-        # Secrets resolve here, inside the stage's own error handling: a missing one fails the
-        # stage with a clear error in its result, and every backend (in-process too) gets it.
-        secrets.activate(config.secrets)
+        # References only: a secret resolves when stage code asks for it (inside this error
+        # handling, so a missing one fails that stage with a clear error), never before.
+        scope.define(config.secrets)
         stage = get_stage(stage_name)
         key = stage_key(stage, config, storage)
         inputs = stage_inputs(stage, storage)
@@ -116,6 +136,11 @@ def execute_stage(
     except Exception as exc:
         log.error("stage %s failed:\n%s", stage_name, traceback.format_exc())
         result.update(status="failed", error=secrets.redact(f"{type(exc).__name__}: {exc}"))
+        code = 1
+    except SystemExit as exc:  # sys.exit(message) in user code: a failure, its message masked
+        message = secrets.redact(f"stage code called sys.exit({exc.code!r})")
+        log.error("stage %s failed: %s", stage_name, message)
+        result.update(status="failed", error=message)
         code = 1
     result.update(
         ended_at=utc_now(), duration_s=round(time.perf_counter() - t0, 3), peak_rss_mb=peak_rss_mb()
