@@ -115,3 +115,15 @@ def test_local_stage_output_is_masked_before_it_reaches_the_data_root(
     for line in ("debug: token=***", "native: ***", "Authorization: Bearer ***", "split: *** end"):
         assert line in log, log
     assert _files_containing(Path(small_config_data["data_root"]), VALUE) == []
+
+
+def test_sys_exit_in_user_code_fails_the_stage_with_the_message_masked(
+    small_config_data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ITB_TEST_EXIT_SECRET", VALUE)
+    small_config_data["secrets"] = {"token": "env:ITB_TEST_EXIT_SECRET"}
+    small_config_data["feature_sets"].append({"generator": "tests.userfuncs:exit_with_secret", "config": {}})
+    result = run_pipeline(parse_config(small_config_data), backend="inprocess", only=["merge", "features"])
+    features = result.manifest["stages"]["features"]  # the calling process is still here to look
+    assert features["status"] == "failed"
+    assert "cannot log in with ***" in features["error"] and VALUE not in json.dumps(result.manifest)

@@ -62,3 +62,12 @@ def use_secrets(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
     for name in config["names"]:
         print(f"{name}={secrets.get(name)}")
     return df.select((pl.col("high") - pl.col("low")).alias("used_secrets"))
+
+
+def exit_with_secret(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """Ends the process the careless way, with the secret ``token`` in the message."""
+    import sys
+
+    from itb import secrets
+
+    sys.exit(f"cannot log in with {secrets.get('token')}")
