@@ -150,13 +150,18 @@ class SecretScope:
             if name in self._values:
                 return self._values[name]
             ref = self._references.get(name)
-            if ref is None:
-                raise ConfigError(f"secret {name!r} is not defined in the config's 'secrets'")
-            if self._table is None:
-                self._table = resolvers()
-            value = resolve(ref, self._table)
+            table = self._table
+        if ref is None:
+            raise ConfigError(f"secret {name!r} is not defined in the config's 'secrets'")
+        # Resolved outside the lock: a slow vault must not hold up the masking of output meanwhile
+        # (two threads asking at once may both resolve; they get the same value).
+        if table is None:
+            table = resolvers()
+        value = resolve(ref, table)
+        with self._lock:
+            self._table = table
             self._values[name] = value
-            return value
+        return value
 
     def known_values(self) -> list[str]:
         """Values resolved so far, and those of ``env:`` references whose variable is set."""
