@@ -25,7 +25,23 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-$(VENV)/.synced: $(UV) uv.lock pyproject.toml packages/itb-core/pyproject.toml packages/itb-local/pyproject.toml packages/itb-azure/pyproject.toml
+# Three flavours of .venv, each with its own stamp. `runtime` (itb-core + itb-local: what the pipeline
+# and `.venv/bin/itb` need) and `azure` (+ itb-azure and its SDKs) add on top of whatever is installed
+# (--inexact), so `make pipeline` after `make test` removes nothing; `dev` is the whole locked workspace
+# with the dev group (tests, linters, type checker, oracles), exactly as uv.lock says.
+LOCK_INPUTS := $(UV) uv.lock pyproject.toml packages/itb-core/pyproject.toml packages/itb-local/pyproject.toml packages/itb-azure/pyproject.toml
+
+$(VENV)/.synced-runtime: $(LOCK_INPUTS)
+	$(UV) sync --locked --inexact --no-dev --package itb-local --python $(PYTHON)
+	$(BIN)/python -m compileall -q packages/itb-core/src packages/itb-local/src
+	@touch $@
+
+$(VENV)/.synced-azure: $(LOCK_INPUTS)
+	$(UV) sync --locked --inexact --no-dev --package itb-azure --python $(PYTHON)
+	$(BIN)/python -m compileall -q packages/*/src
+	@touch $@
+
+$(VENV)/.synced-dev: $(LOCK_INPUTS)
 	$(UV) sync --locked --all-packages --python $(PYTHON)
 	$(BIN)/python -m compileall -q packages/*/src
 	@touch $@
@@ -35,9 +51,17 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.synced node_modules/.package-lock.json ## create .venv from uv.lock, node_modules from package-lock.json
+setup: $(VENV)/.synced-dev node_modules/.package-lock.json ## create .venv (everything, dev tools too) from uv.lock, node_modules from package-lock.json
 
-pipeline: setup ## run the whole batch pipeline (BACKEND=local|inprocess|aci, EMULATOR=1, CONFIG=..., ARGS=...)
+# What `make pipeline` installs depends on the backend: the runtime only for local and inprocess;
+# the Azure SDKs for aci; Azurite (npm) only for the offline emulator.
+ifeq ($(BACKEND),aci)
+PIPELINE_NEEDS := $(VENV)/.synced-azure $(if $(EMULATOR),node_modules/.package-lock.json)
+else
+PIPELINE_NEEDS := $(VENV)/.synced-runtime
+endif
+
+pipeline: $(PIPELINE_NEEDS) ## run the whole batch pipeline (BACKEND=local|inprocess|aci, EMULATOR=1, CONFIG=..., ARGS=...)
 ifeq ($(BACKEND),aci)
 ifdef EMULATOR
 	$(BIN)/python -m itb_azure.demo $(CONFIG) --emulator $(ARGS)

@@ -1,20 +1,40 @@
-"""nox sessions: each installs the locked workspace (uv.lock) into its own virtualenv with uv."""
+"""nox sessions: each installs the locked workspace (uv.lock) into its own virtualenv with uv.
+
+The virtualenvs are made by uv when nox can use it (``pip install nox[uv]``, or the nox in
+``.venv``), else by virtualenv (a plain ``pipx install nox`` has no uv backend: "No backends
+present"). Either way the packages come from uv.lock: without a uv on PATH, the session first
+pip-installs the pinned uv into its own virtualenv and syncs with that one.
+"""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
-nox.options.default_venv_backend = "uv"
+#: Every session that makes a virtualenv uses this (none names its own backend except ``image``).
+VENV_BACKEND = "uv|virtualenv"
+UV = "uv==0.13.9"  # the version the Makefile bootstraps
+nox.options.default_venv_backend = VENV_BACKEND
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
 
 def _sync(session: nox.Session) -> None:
+    location = str(session.virtualenv.location)
+    inside = shutil.which("uv", path=os.path.join(location, "bin"))
+    outside = shutil.which("uv")
+    if inside is None and outside is None:
+        session.install(UV)  # pip in a virtualenv-made session: uv lands in its bin/
+        inside = shutil.which("uv", path=os.path.join(location, "bin"))
     session.run_install(
-        "uv",
+        inside or "uv",
         "sync",
         "--locked",
         "--all-packages",
-        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location, "UV_PYTHON_DOWNLOADS": "never"},
+        "--inexact",  # keep what the backend put there (pip and its friends in a virtualenv)
+        env={"UV_PROJECT_ENVIRONMENT": location, "UV_PYTHON_DOWNLOADS": "never"},
+        external=inside is None,
     )
 
 

@@ -36,17 +36,18 @@ def test_redaction_masks_values_in_every_logger(monkeypatch: pytest.MonkeyPatch,
     capture = Capture()
     root.addHandler(capture)
     try:
-        assert secret_refs.activate({"token": "env:ITB_TEST_TOKEN"}) == ["token"]
-        assert secret_refs.get("token") == ENV_VALUE
-        logging.getLogger("itb.stage").warning("calling with %s", ENV_VALUE)
-        try:
-            raise RuntimeError(f"bad token {ENV_VALUE}")
-        except RuntimeError:
-            logging.getLogger("some.lib").exception("failed")
+        with secret_refs.activate({"token": "env:ITB_TEST_TOKEN"}) as scope:
+            assert scope.names == ["token"]
+            secret_refs.install_redaction()
+            assert secret_refs.get("token") == ENV_VALUE
+            logging.getLogger("itb.stage").warning("calling with %s", ENV_VALUE)
+            try:
+                raise RuntimeError(f"bad token {ENV_VALUE}")
+            except RuntimeError:
+                logging.getLogger("some.lib").exception("failed")
     finally:
         root.removeHandler(handler)
         root.removeHandler(capture)
-        secret_refs.clear()
     assert records and all(ENV_VALUE not in r for r in records)
     assert "calling with ***" in records[0]
     assert "bad token ***" in records[1]
@@ -86,9 +87,9 @@ def test_secrets_reach_the_stage_and_nowhere_else(
     kv_requests_before = sum(1 for r in emulator.state.requests if "/secrets/api-key" in r["path"])
     result = _run(small_config_data, container_url, aci_options, refs, keep=True)
     assert result.ok, result.manifest.model_dump_json(include={"stages"}, indent=1)
-    # The stage really fetched the Key Vault secret (challenge + authorized GET).
+    # Merge uses no secret, so nothing fetched the Key Vault one: references resolve on first use.
     kv_requests = sum(1 for r in emulator.state.requests if "/secrets/api-key" in r["path"])
-    assert kv_requests - kv_requests_before >= 2
+    assert kv_requests == kv_requests_before
     # keep=True: the group is still there to inspect (then deleted by hand below).
     [name] = groups_left(emulator, aci_options["resource_group"])
     group = next(g for g in emulator.state.groups.values() if g.name == name)
@@ -115,14 +116,13 @@ def test_secrets_reach_the_stage_and_nowhere_else(
     emulator.state.delete(group.sub, group.rg, group.name)
 
 
-def test_missing_key_vault_secret_fails_the_stage_clearly(
+def test_missing_key_vault_secret_fails_no_stage_that_does_not_use_it(
     small_config_data: dict[str, Any], container_url: str, aci_options: dict[str, Any], emulator: Emulator
 ) -> None:
     refs = {"api": "keyvault://itbvault/does-not-exist"}
     result = _run(small_config_data, container_url, aci_options, refs, keep=False)
     record = result.manifest.stages["merge"]
-    assert record.status == "failed"
-    assert "no secret 'does-not-exist' in vault 'itbvault'" in record.log_tail
+    assert record.status == "succeeded", record
     assert groups_left(emulator, aci_options["resource_group"]) == []
 
 

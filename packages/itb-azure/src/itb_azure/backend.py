@@ -29,6 +29,7 @@ from typing import Any
 
 from itb.backends.base import Backend, PollResult, StageRunSpec, tail_lines
 from itb.errors import ConfigError
+from itb.threads import thread_env
 
 from itb_azure.credentials import azure_credential
 from itb_azure.settings import ENV_PREFIX, AciSettings, load_settings, static_token
@@ -60,14 +61,6 @@ def group_name(run_id: str, task: str, symbol: str | None, suffix: str) -> str:
     head, middle = _slug(f"itb-{run_id}")[:40], _slug("-".join([task, *([symbol] if symbol else [])]))
     room = 63 - len(head) - len(suffix) - 2
     return _slug(f"{head}-{middle[:room]}-{suffix}")
-
-
-def thread_env(threads: int) -> dict[str, str]:
-    value = str(threads)
-    return {
-        name: value
-        for name in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "ITB_THREADS")
-    }
 
 
 @dataclass

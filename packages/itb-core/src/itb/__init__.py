@@ -3,8 +3,8 @@
 The public API is small on purpose::
 
     import itb
-    config = itb.load_config("configs/btcusdt-1m.jsonc")
-    result = itb.run_pipeline(config, backend="local")
+    config = itb.default_config()  # or itb.load_config("my-config.jsonc")
+    result = itb.run_pipeline(config, backend="inprocess")
 
 Generators are plain functions over polars DataFrames (pandas accepted at the edge), see
 :mod:`itb.generators`.
@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigError", "PipelineConfig", "__version__", "load_config", "run_pipeline"]
+__all__ = ["ConfigError", "PipelineConfig", "__version__", "default_config", "load_config", "run_pipeline"]
 
 if TYPE_CHECKING:
     from itb.config import ConfigError, PipelineConfig, load_config
     from itb.runs.runner import run_pipeline
+    from itb.sample import default_config
 
 
 def __getattr__(name: str) -> Any:
@@ -29,6 +30,10 @@ def __getattr__(name: str) -> Any:
         from itb import config
 
         return getattr(config, name)
+    if name == "default_config":
+        from itb.sample import default_config
+
+        return default_config
     if name == "run_pipeline":
         from itb.runs.runner import run_pipeline
 

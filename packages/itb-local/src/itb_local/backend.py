@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from itb.backends import Backend, PollResult, StageRunSpec
 from itb.backends.base import tail_lines
+from itb.threads import thread_env
 
 from itb_local.options import parse_options
 from itb_local.zygote import PRELOAD_ENV
@@ -42,17 +43,6 @@ GRACE_S = 5.0
 ZYGOTE_READY_TIMEOUT_S = 60.0
 
 log = logging.getLogger("itb.local")
-
-
-def thread_env(threads: int) -> dict[str, str]:
-    value = str(threads)
-    return {
-        "POLARS_MAX_THREADS": value,
-        "OMP_NUM_THREADS": value,
-        "OPENBLAS_NUM_THREADS": value,
-        "MKL_NUM_THREADS": value,
-        "ITB_THREADS": value,
-    }
 
 
 class ZygoteError(RuntimeError):

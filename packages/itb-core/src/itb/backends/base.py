@@ -115,6 +115,8 @@ class BackendInfo:
     #: The pydantic model of this backend's ``backend.options.NAME`` section, so that a config's
     #: options are checked (with key paths) before a run starts; None: not checked.
     options_model: type[BaseModel] | None = None
+    #: Threads per stage run by default (None: CPU count / workers, see :mod:`itb.threads`).
+    default_threads: int | None = None
 
 
 def tail_lines(text: str, tail: int | None) -> str:

@@ -56,4 +56,8 @@ class InProcessBackend(Backend):
 
 @hookimpl
 def itb_backends() -> list[BackendInfo]:
-    return [BackendInfo("inprocess", InProcessBackend, "run stages one by one in this process", 1)]
+    return [
+        BackendInfo(
+            "inprocess", InProcessBackend, "run stages one by one in this process", 1, default_threads=1
+        )
+    ]

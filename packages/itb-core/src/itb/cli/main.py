@@ -19,6 +19,7 @@ from typing import Any
 
 from itb import __version__
 from itb.errors import ItbError
+from itb.threads import budget_from_env, set_default_thread_env
 
 STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "predict_rolling", "signals",
                "simulate"]  # fmt: skip
@@ -72,7 +73,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     srun.add_argument("--data-root", required=True)
     srun.add_argument("--run-id", required=True, type=_run_id)
     srun.add_argument("--stage", required=True, choices=STAGE_NAMES)
-    srun.add_argument("--threads", type=_positive_int, default=int(os.environ.get("ITB_THREADS", "1")))
+    srun.add_argument("--threads", type=_positive_int, default=budget_from_env())
     srun.add_argument(
         "--step", default=None, help="run one step of a fanned-out stage (default: the whole stage)"
     )
@@ -188,15 +189,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _stage_run(args: argparse.Namespace) -> int:
     threads = max(1, args.threads)
-    for name in ("POLARS_MAX_THREADS", "OMP_NUM_THREADS"):
-        os.environ.setdefault(name, str(threads))  # before polars/lightgbm are imported
+    set_default_thread_env(threads)  # before polars/lightgbm are imported
     from itb.cli.logs import setup_logging
     from itb.cli.process import tune_malloc
     from itb.runs.execute import execute_stage
 
     tune_malloc()
     setup_logging(args.log_format)
-    return execute_stage(args.data_root, args.run_id, args.stage, threads, step=args.step)
+    return execute_stage(args.data_root, args.run_id, args.stage, threads, step=args.step, own_process=True)
 
 
 def _early_backend(args: argparse.Namespace) -> Any:
@@ -221,7 +221,9 @@ def _early_backend(args: argparse.Namespace) -> Any:
         engine, info = create_backend(name, settings.options.get(name))
     except Exception:  # load_config reports any problem properly right after
         return None
-    workers, threads = resolve_parallelism(settings, info.default_workers, args.workers, args.threads)
+    workers, threads = resolve_parallelism(
+        settings, info.default_workers, args.workers, args.threads, info.default_threads
+    )
     engine.prepare(threads)
     return argparse.Namespace(engine=engine, name=name, settings=settings, workers=workers, threads=threads)
 

@@ -109,10 +109,25 @@ def backends(pm: pluggy.PluginManager | None = None) -> dict[str, BackendInfo]:
     return backend_registry(pm).as_dict()
 
 
+#: Backends shipped in a distribution of their own: what to install when one is missing.
+BACKEND_DISTRIBUTIONS = {"local": "itb-local", "aci": "itb-azure"}
+
+
+def unknown_backend_message(name: str, installed: list[str]) -> str:
+    """Why ``name`` cannot be used, and the fix (install its distribution, or use one installed)."""
+    message = f"unknown backend {name!r} (installed: {', '.join(sorted(installed)) or 'none'})"
+    dist = BACKEND_DISTRIBUTIONS.get(name)
+    if dist is not None:
+        message += f": install {dist} (pip install {dist})"
+        if "inprocess" in installed:
+            message += " or use --backend inprocess"
+    return message
+
+
 def create_backend(name: str, options: dict[str, Any] | None = None) -> tuple[Backend, BackendInfo]:
     available = backends()
     if name not in available:
-        raise ConfigError(f"unknown backend {name!r} (installed: {', '.join(sorted(available))})")
+        raise ConfigError(unknown_backend_message(name, list(available)))
     info = available[name]
     return info.factory(dict(options or {})), info
 

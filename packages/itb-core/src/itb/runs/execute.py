@@ -4,6 +4,7 @@ in-process backend. Writes the outputs, then the stage state, then the stage res
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import resource
 import sys
@@ -14,6 +15,7 @@ from typing import Any
 from itb import secret_refs
 from itb.config.loader import parse_config
 from itb.errors import ConfigError, ItbError
+from itb.masked_output import masked_stdio
 from itb.plugins.manager import secret_resolvers
 from itb.runs.ids import run_prefix, utc_now
 from itb.stages.base import StageContext
@@ -37,13 +39,36 @@ def peak_rss_mb() -> float:
 
 
 def execute_stage(
-    data_root: str, run_id: str, stage_name: str, threads: int = 1, step: str | None = None
+    data_root: str,
+    run_id: str,
+    stage_name: str,
+    threads: int = 1,
+    step: str | None = None,
+    *,
+    own_process: bool = False,
 ) -> int:
     """Run ``stage_name`` of run ``run_id``; returns the process exit code (0 ok, 1 failed, 2 bad input).
 
     With ``step`` only that step of a fanned-out stage runs: it writes its partial outputs and its
     result, but not the stage state (the finalize run writes that once every step is done).
+
+    The stage's secrets live in a scope around all of it: resolved when stage code first asks
+    (:func:`itb.secret_refs.get`), masked in its error and logs, forgotten when the stage ends. With
+    ``own_process`` (``itb stage run``: the process is the stage's alone) its stdout and stderr are
+    masked as well (:func:`itb.masked_output.masked_stdio`).
     """
+    with secret_refs.activate() as scope, masked_stdio() if own_process else contextlib.nullcontext():
+        return _run_stage(scope, data_root, run_id, stage_name, threads, step)
+
+
+def _run_stage(
+    scope: secret_refs.SecretScope,
+    data_root: str,
+    run_id: str,
+    stage_name: str,
+    threads: int,
+    step: str | None,
+) -> int:
     started, t0 = utc_now(), time.perf_counter()
     storage = Storage(data_root)
     result: dict[str, Any] = {"stage": stage_name, "run_id": run_id, "started_at": started}
@@ -59,9 +84,9 @@ def execute_stage(
     try:
         stored = storage.read_json(config_name)
         config = parse_config(stored, f"{data_root}/{config_name}")
-        # Secrets resolve here, inside the stage's own error handling: a missing one fails the
-        # stage with a clear error in its result, and every backend (in-process too) gets it.
-        secret_refs.activate(config.secrets, secret_resolvers() if config.secrets else None)
+        # References only: a secret resolves when stage code asks for it (inside this error
+        # handling, so a missing one fails that stage with a clear error), never before.
+        scope.define(config.secrets, secret_refs.resolvers(secret_resolvers()) if config.secrets else None)
         stage = get_stage(stage_name)
         key = stage_key(stage, config, storage)
         inputs = stage_inputs(stage, storage)
@@ -90,6 +115,11 @@ def execute_stage(
     except Exception as exc:
         log.error("stage %s failed:\n%s", stage_name, traceback.format_exc())
         result.update(status="failed", error=secret_refs.redact(f"{type(exc).__name__}: {exc}"))
+        code = 1
+    except SystemExit as exc:  # sys.exit(message) in user code: a failure, its message masked
+        message = secret_refs.redact(f"stage code called sys.exit({exc.code!r})")
+        log.error("stage %s failed: %s", stage_name, message)
+        result.update(status="failed", error=message)
         code = 1
     result.update(
         ended_at=utc_now(), duration_s=round(time.perf_counter() - t0, 3), peak_rss_mb=peak_rss_mb()

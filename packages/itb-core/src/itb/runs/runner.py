@@ -177,13 +177,15 @@ def run_pipeline(
     storage = Storage(root)
     backend_name = backend if isinstance(backend, str) else (backend.name if backend else config.backend.name)
     if isinstance(backend, Backend):
-        engine, default_workers = backend, None
+        engine, default_workers, default_threads = backend, None, None
     else:
         engine, info = create_backend(backend_name, config.backend.options.get(backend_name))
-        default_workers = info.default_workers
+        default_workers, default_threads = info.default_workers, info.default_threads
     lock: RunLock | None = None
     try:  # whatever happens, the backend releases what it started (a fork server, say)
-        workers, threads = resolve_parallelism(config.backend, default_workers, workers, threads)
+        workers, threads = resolve_parallelism(
+            config.backend, default_workers, workers, threads, default_threads
+        )
         targets: list[tuple[str | None, PipelineConfig]] = (
             [(symbol, config.for_symbol(symbol)) for symbol in config.symbols]
             if config.symbols
