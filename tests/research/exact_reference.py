@@ -8,6 +8,7 @@ ones ``itb.generators.indicators`` documents.
 
 from __future__ import annotations
 
+import itertools
 import math
 from fractions import Fraction
 
@@ -45,7 +46,7 @@ def _typical(inputs: Inputs, t: int, window: int) -> list[Fraction]:
 
 def _returns(values: np.ndarray, t: int, window: int) -> list[Fraction]:
     xs = _window(values, t, window + 1)
-    return [Fraction(0) if b == 0 else (a - b) / b for b, a in zip(xs[:-1], xs[1:], strict=True)]
+    return [Fraction(0) if b == 0 else (a - b) / b for b, a in itertools.pairwise(xs)]
 
 
 def exact(function: str, inputs: Inputs, t: int, window: int) -> float:

@@ -13,7 +13,9 @@ Three properties every function here keeps (tests prove them on real candles):
   run on each stretch of consecutive valid rows separately, exactly as at the data start (seeded on
   the stretch's first complete window, as TA-Lib seeds). So their value at row t depends on the
   rows since the last gap only; after a warm-up (``talib_features.lookback``) it is within 1e-12
-  relative of the value computed from any earlier start.
+  relative of the value computed from any earlier start. Why restart rather than carry the state
+  over the gap: a carried state mixes prices from both sides of an outage as if adjacent, and a
+  system that (re)starts after the outage could not reproduce it; a restart is what both see.
 * **Missing is local.** NaN and +/-inf inputs are missing values; an output is NaN exactly where its
   window (or, for recursive indicators, the seed window of its stretch) is incomplete or holds a
   missing value. The generator turns NaN into null.
@@ -21,7 +23,10 @@ Three properties every function here keeps (tests prove them on real candles):
 Other conventions follow TA-Lib: population variance, the lookbacks (the first output row of each
 function), ``0`` where TA-Lib divides by a (near) zero: ROC of a zero price, RSI with no moves, CCI
 with zero mean deviation, CORREL/BETA with no variance, MFI with total money flow below 1.0,
-NATR of a zero close. TA-Lib parity means: equal to the current ``ta-lib`` wheel within 1e-9
+NATR of a zero close. Decimal prices stored in binary make mathematically equal typical prices
+differ by an ulp; MFI counts a move below 1e-12 of the price as no move, and CCI a mean deviation
+below 1e-12 of the price as a flat window (TA-Lib's own rounding lands on either side there).
+TA-Lib parity means: equal to the current ``ta-lib`` wheel within 1e-9
 relative (relative to the price level for price-level outputs, where TA-Lib's running sums carry
 rounding noise of that size), and to exact rational arithmetic on random real windows.
 """

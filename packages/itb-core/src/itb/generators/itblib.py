@@ -149,9 +149,20 @@ def generate(df: pl.DataFrame, cfg: ItbLibConfig, column_prefix: str, feature_pr
     return pl.DataFrame(series)
 
 
+#: Functions relative to the base window, and those reading no percent-change column.
+_RELATIVE = {"close_WMA", "close_STD", "volume_SMA", "span_SMA", "trades_SMA", "tb_base_SMA"}
+_LEVELS = {"span_SMA"}
+
+
 def lookback(cfg: ItbLibConfig) -> History:
-    """The longest window (or the base window) minus one, plus one row for the differences."""
-    return History(rows=max(cfg.base_window, *cfg.windows) - 1 + (1 if cfg.use_differences else 0))
+    """Per function: its longest window (with the base window when relative) minus one, plus one
+    row when it reads a percent change (``use_differences``); the set needs the largest."""
+    rows = 0
+    for function in _functions(cfg):
+        longest = max(cfg.windows) if function not in _RELATIVE else max(cfg.base_window, *cfg.windows)
+        differences = cfg.use_differences and function not in _LEVELS
+        rows = max(rows, longest - 1 + (1 if differences else 0))
+    return History(rows=rows)
 
 
 #: Registered by :mod:`itb.generators.builtins`.

@@ -49,7 +49,7 @@ def combine(df: pl.DataFrame, cfg: CombineConfig, column_prefix: str, feature_pr
     else:
         score = pl.when(up >= down).then(up).otherwise(-down)
     score = pl.when(up.is_null() | down.is_null()).then(None).otherwise(score)
-    return df.select((score * cfg.coefficient + cfg.constant).alias(cfg.names))
+    return df.select((score * cfg.coefficient + cfg.constant).fill_nan(None).alias(cfg.names))
 
 
 class SmoothenConfig(Model):
