@@ -4,10 +4,12 @@ function by its whole module."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import shutil
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import fsspec
@@ -17,7 +19,7 @@ from itb.stages.features import FeaturesStage
 from itb.stages.labels import LabelsStage
 from itb.stages.merge import MergeStage
 from itb.stages.simulate import SimulateStage
-from itb.stages.state import ITB_ROOT, code_version, stage_modules
+from itb.stages.state import ITB_ROOT, code_version, import_statements, stage_modules
 from itb.stages.train import TrainStage
 from itb.storage.sources import metadata_fingerprint, source_fingerprint
 
@@ -124,3 +126,20 @@ def test_a_user_function_is_fingerprinted_by_its_whole_module(
     assert first == "sha256:" + hashlib.sha256(module.read_text().encode()).hexdigest()
     module.write_text(module.read_text().replace("SCALE = 2.0", "SCALE = 3.0"))  # the function is unchanged
     assert user_fingerprint("h2_userfeat:feature") != first
+
+
+def test_import_scan_finds_what_a_full_parse_finds() -> None:
+    """Oracle: ``ast.walk`` over the whole parsed module, for every module of itb. The scan may find
+    more (an import written in a docstring), never less."""
+    files = sorted(ITB_ROOT.rglob("*.py"))
+    assert len(files) > 50
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        full = Counter(ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom))
+        scanned = Counter(ast.unparse(n) for n in import_statements(source))
+        assert not full - scanned, path
+        strings = " ".join(
+            n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        )
+        assert all(extra in strings for extra in scanned - full), path
