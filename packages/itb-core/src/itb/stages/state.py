@@ -1,5 +1,10 @@
 """Stage keys and the state of the last successful run of each stage (``state/<stage>.json``).
 
+A key covers the code the stage runs: the ``itb`` modules its module imports, directly or through
+others (found statically, without importing anything), plus its ``code_packages``. Editing the CLI,
+the runner, the download client or the README therefore reruns nothing; editing a generator reruns
+features, labels and signals, and the rest only if their inputs change.
+
 The state file is written after the outputs, so a stage killed half-way never looks up to date.
 """
 
