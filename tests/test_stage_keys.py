@@ -88,10 +88,13 @@ def test_metadata_fingerprint_prefers_content_hashes() -> None:
     blob = {
         "size": 10,
         "last_modified": "2024-01-01",
+        "etag": "0x1",
         "content_settings": {"content_md5": bytearray(b"\x01\x02")},
     }
-    other = {**blob, "last_modified": "2025-01-01"}  # a rewrite with the same bytes keeps its MD5
-    assert metadata_fingerprint(blob) == metadata_fingerprint(other)
+    rewritten = {**blob, "last_modified": "2025-01-01", "etag": "0x2"}  # the same bytes keep their MD5
+    assert metadata_fingerprint(blob) == metadata_fingerprint(rewritten)
+    changed = {**blob, "content_settings": {"content_md5": bytearray(b"\x01\x03")}}
+    assert metadata_fingerprint(changed) != metadata_fingerprint(blob)
     assert metadata_fingerprint({"size": 10, "ETag": '"abc"'}) != metadata_fingerprint(
         {"size": 10, "ETag": '"abd"'}
     )
