@@ -9,7 +9,15 @@ from typing import Any
 import polars as pl
 import pytest
 from itb import datasets
-from itb.compute.merge import SourceFrame, check_filled_share, merge_sources, merge_warnings
+from itb.compute.merge import (
+    MAX_GAPS_LISTED,
+    SourceFrame,
+    check_filled_share,
+    gap_summary,
+    iso,
+    merge_sources,
+    merge_warnings,
+)
 from itb.config import parse_config
 from itb.errors import DataError
 from itb.runs.runner import run_pipeline
@@ -229,3 +237,17 @@ def test_the_real_march_2023_outage_is_reported_as_the_largest_gap() -> None:
     with pytest.raises(DataError, match=named):
         check_filled_share(report, 0.05)
     check_filled_share(report, 0.06)
+
+
+def test_gap_summary_lists_the_first_gaps_counts_all_and_finds_the_longest() -> None:
+    # 30 gaps: gap k (k = 0..29) misses k % 7 + 1 candles; the first 7-candle gap is k = 6
+    stamps, t = [], T0
+    for k in range(30):
+        stamps.append(t)
+        t += (k % 7 + 2) * MINUTE
+    stamps.append(t)
+    listed, count, longest = gap_summary(pl.Series(stamps), MINUTE)
+    assert count == 30 and len(listed) == MAX_GAPS_LISTED
+    assert [g.rows for g in listed] == [k % 7 + 1 for k in range(MAX_GAPS_LISTED)]
+    assert longest == listed[6] and longest.rows == 7
+    assert longest.start == iso(stamps[6] + MINUTE) and longest.end == iso(stamps[7] - MINUTE)

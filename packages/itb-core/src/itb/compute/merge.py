@@ -129,7 +129,7 @@ def merge_sources(
         duplicate_rows = _iso_list(df["timestamp"].filter(repeated)) if duplicates else []
         if duplicates:
             df = df.unique("timestamp", keep="first", maintain_order=True)
-        all_gaps = gap_ranges(df["timestamp"], freq_ms)
+        gaps_listed, gap_count, largest_gap = gap_summary(df["timestamp"], freq_ms)
         reports.append(
             SourceReport(
                 source=source.label,
@@ -137,9 +137,9 @@ def merge_sources(
                 duplicates_dropped=duplicates,
                 duplicate_rows=duplicate_rows,
                 missing_rows=0,  # known after the join below
-                gaps=all_gaps[:MAX_GAPS_LISTED],
-                gap_count=len(all_gaps),
-                largest_gap=max(all_gaps, key=lambda g: g.rows) if all_gaps else None,
+                gaps=gaps_listed,
+                gap_count=gap_count,
+                largest_gap=largest_gap,
                 bad_values=bad_values(df),
             )
         )
@@ -242,14 +242,25 @@ def merge_warnings(report: MergeReport) -> list[MergeWarning]:
     return out
 
 
-def gap_ranges(timestamps: pl.Series, freq_ms: int) -> list[Gap]:
-    """Runs of missing candles between consecutive timestamps (sorted, unique)."""
-    df = pl.DataFrame({"ts": timestamps}).with_columns(prev=pl.col("ts").shift(1))
-    gaps = df.filter(pl.col("ts") - pl.col("prev") > freq_ms)
-    starts = (gaps["prev"] + freq_ms).to_list()
-    ends = (gaps["ts"] - freq_ms).to_list()
-    rows = ((gaps["ts"] - gaps["prev"]) // freq_ms - 1).to_list()
-    return [Gap(start=iso(a), end=iso(b), rows=int(n)) for a, b, n in zip(starts, ends, rows, strict=True)]
+def gap_summary(timestamps: pl.Series, freq_ms: int) -> tuple[list[Gap], int, Gap | None]:
+    """Runs of missing candles between consecutive timestamps (sorted, unique): the first
+    ``MAX_GAPS_LISTED``, how many there are, and the longest (the first of equals)."""
+    runs = (
+        pl.DataFrame({"ts": timestamps})
+        .with_columns(prev=pl.col("ts").shift(1))
+        .filter(pl.col("ts") - pl.col("prev") > freq_ms)
+        .select(start=pl.col("prev") + freq_ms, end=pl.col("ts") - freq_ms)
+        .with_columns(rows=(pl.col("end") - pl.col("start")) // freq_ms + 1)
+    )
+    if runs.height == 0:
+        return [], 0, None
+
+    def gap(row: tuple[int, int, int]) -> Gap:
+        return Gap(start=iso(row[0]), end=iso(row[1]), rows=int(row[2]))
+
+    listed = [gap(row) for row in runs.head(MAX_GAPS_LISTED).iter_rows()]
+    longest = runs.row(int(runs["rows"].arg_max()))  # type: ignore[arg-type]
+    return listed, runs.height, gap(longest)
 
 
 def bad_values(df: pl.DataFrame) -> list[BadValues]:
