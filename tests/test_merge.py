@@ -9,12 +9,20 @@ from typing import Any
 import polars as pl
 import pytest
 from itb import datasets
-from itb.compute.merge import SourceFrame, merge_sources, merge_warnings
+from itb.compute.merge import (
+    MAX_GAPS_LISTED,
+    SourceFrame,
+    check_filled_share,
+    gap_summary,
+    iso,
+    merge_sources,
+    merge_warnings,
+)
 from itb.config import parse_config
 from itb.errors import DataError
 from itb.runs.runner import run_pipeline
 
-from tests.conftest import itb
+from tests.conftest import SHARED_DATA, itb
 
 MINUTE = 60_000
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
@@ -212,3 +220,37 @@ def test_json_log_format_emits_machine_readable_events(small_config: Path, tmp_p
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     assert [(e["stage"], e["status"]) for e in events] == [("merge", "running"), ("merge", "succeeded")]
     assert json.loads(result.stdout.strip().splitlines()[-1])["status"] == "succeeded"
+
+
+def test_the_real_march_2023_outage_is_reported_as_the_largest_gap() -> None:
+    """Binance BTCUSDT 1m has no candles 2023-03-24 12:40..13:59 UTC (80 minutes): a known outage."""
+    spot = SHARED_DATA / "binance" / "spot" / "BTCUSDT-1m.parquet"
+    if not spot.exists():
+        pytest.skip("the shared Binance data is not here")
+    day = 1_679_616_000_000  # 2023-03-24T00:00:00Z
+    one_day = pl.col("timestamp").is_between(day, day + 1440 * MINUTE - 1)
+    frame = pl.scan_parquet(spot).filter(one_day).collect()
+    merged, report = merge_sources([SourceFrame("spot", frame)], "1m")
+    assert merged.height == 1440 and report.gap_rows_filled == 80
+    assert report.largest_gap is not None
+    outage = {"start": "2023-03-24T12:40:00Z", "end": "2023-03-24T13:59:00Z", "rows": 80}
+    assert report.largest_gap.model_dump() == outage
+    assert report.filled_share == round(80 / 1440, 6)  # above the default 5%: a day around it would fail
+    named = r"5\.56% of the 1440 rows .* 2023-03-24T12:40:00Z \.\. 2023-03-24T13:59:00Z \(80 rows\)"
+    with pytest.raises(DataError, match=named):
+        check_filled_share(report, 0.05)
+    check_filled_share(report, 0.06)
+
+
+def test_gap_summary_lists_the_first_gaps_counts_all_and_finds_the_longest() -> None:
+    # 30 gaps: gap k (k = 0..29) misses k % 7 + 1 candles; the first 7-candle gap is k = 6
+    stamps, t = [], T0
+    for k in range(30):
+        stamps.append(t)
+        t += (k % 7 + 2) * MINUTE
+    stamps.append(t)
+    listed, count, longest = gap_summary(pl.Series(stamps), MINUTE)
+    assert count == 30 and len(listed) == MAX_GAPS_LISTED
+    assert [g.rows for g in listed] == [k % 7 + 1 for k in range(MAX_GAPS_LISTED)]
+    assert longest == listed[6] and longest.rows == 7
+    assert longest.start == iso(stamps[6] + MINUTE) and longest.end == iso(stamps[7] - MINUTE)

@@ -4,6 +4,7 @@ and the predict stage refusing a features table made by a changed feature config
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ def test_check_names_the_first_mismatching_feature(models: ModelSet) -> None:
     ]
     with pytest.raises(FeatureMismatch, match="feature_sets config changed"):
         models.check(FEATURES, feature_config_hash(changed, FEATURES))
+    legacy = ModelSet((replace(models.models[0], meta={}),))
+    with pytest.raises(FeatureMismatch, match="records no feature_config_hash"):
+        legacy.check(FEATURES, feature_config_hash(SETS, FEATURES))
     assert FeatureMismatch.exit_code == 1
 
 

@@ -229,8 +229,8 @@ def test_sigkill_mid_write_leaves_no_partial_output(
 ) -> None:
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "kill.json", small_config_data)
-    runner = _start_run(config, pause_before_commit("features.parquet", 120))
-    _wait_for(lambda: list(root.glob(".features.parquet.tmp-*")))  # the temporary file is complete
+    runner = _start_run(config, pause_before_commit(datasets.FEATURES, 120))
+    _wait_for(lambda: list(root.glob(f".{datasets.FEATURES}.tmp-*")))  # the temporary file is complete
     pids = _stage_pids("features", root)
     assert pids
     for pid in pids:
@@ -238,7 +238,7 @@ def test_sigkill_mid_write_leaves_no_partial_output(
     runner.communicate(timeout=300)
     assert runner.returncode == 1
     assert not (root / datasets.FEATURES).exists()
-    assert not list(root.glob(".features.parquet.tmp-*"))  # cleaned by the runner
+    assert not list(root.glob(f".{datasets.FEATURES}.tmp-*"))  # cleaned by the runner
     stage = manifest_of(root).stages["features"]
     assert stage.status == "failed" and "SIGKILL" in stage.error
     rerun = itb("run", str(config))
@@ -253,8 +253,8 @@ def test_ctrl_c_stops_children_and_records_interruption(
 ) -> None:
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "int.json", small_config_data)
-    runner = _start_run(config, pause_before_commit("labels.parquet", 120))
-    _wait_for(lambda: list(root.glob(".labels.parquet.tmp-*")))
+    runner = _start_run(config, pause_before_commit(datasets.LABELS, 120))
+    _wait_for(lambda: list(root.glob(f".{datasets.LABELS}.tmp-*")))
     runner.send_signal(signal.SIGINT)
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 130, err
@@ -271,7 +271,7 @@ def test_stage_timeout(small_config_data: dict[str, Any], tmp_path: Path) -> Non
     small_config_data["backend"] = {"name": "local", "stage_timeout_s": 3}
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "timeout.json", small_config_data)
-    result = itb("run", str(config), "--only", "merge", env=pause_before_commit("merged.parquet", 60))
+    result = itb("run", str(config), "--only", "merge", env=pause_before_commit(datasets.MERGED, 60))
     assert result.returncode == 1
     assert "timed out after 3s" in result.stderr
     assert not (root / datasets.MERGED).exists()

@@ -4,10 +4,12 @@ function by its whole module."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import shutil
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import fsspec
@@ -17,7 +19,7 @@ from itb.stages.features import FeaturesStage
 from itb.stages.labels import LabelsStage
 from itb.stages.merge import MergeStage
 from itb.stages.simulate import SimulateStage
-from itb.stages.state import ITB_ROOT, code_version, stage_modules
+from itb.stages.state import ITB_ROOT, code_version, import_statements, stage_modules
 from itb.stages.train import TrainStage
 from itb.storage.sources import metadata_fingerprint, source_fingerprint
 
@@ -86,10 +88,13 @@ def test_metadata_fingerprint_prefers_content_hashes() -> None:
     blob = {
         "size": 10,
         "last_modified": "2024-01-01",
+        "etag": "0x1",
         "content_settings": {"content_md5": bytearray(b"\x01\x02")},
     }
-    other = {**blob, "last_modified": "2025-01-01"}  # a rewrite with the same bytes keeps its MD5
-    assert metadata_fingerprint(blob) == metadata_fingerprint(other)
+    rewritten = {**blob, "last_modified": "2025-01-01", "etag": "0x2"}  # the same bytes keep their MD5
+    assert metadata_fingerprint(blob) == metadata_fingerprint(rewritten)
+    changed = {**blob, "content_settings": {"content_md5": bytearray(b"\x01\x03")}}
+    assert metadata_fingerprint(changed) != metadata_fingerprint(blob)
     assert metadata_fingerprint({"size": 10, "ETag": '"abc"'}) != metadata_fingerprint(
         {"size": 10, "ETag": '"abd"'}
     )
@@ -124,3 +129,40 @@ def test_a_user_function_is_fingerprinted_by_its_whole_module(
     assert first == "sha256:" + hashlib.sha256(module.read_text().encode()).hexdigest()
     module.write_text(module.read_text().replace("SCALE = 2.0", "SCALE = 3.0"))  # the function is unchanged
     assert user_fingerprint("h2_userfeat:feature") != first
+
+
+def _runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a parsed module outside ``if TYPE_CHECKING:`` bodies (full walk)."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def test_import_scan_finds_what_a_full_parse_finds() -> None:
+    """Oracle: ``ast`` over the whole parsed module (imports that run: not under ``if TYPE_CHECKING:``),
+    for every module of itb. The scan may find more (an import written in a docstring), never less,
+    and nothing from a ``TYPE_CHECKING`` block."""
+    files = sorted(ITB_ROOT.rglob("*.py"))
+    assert len(files) > 50
+    type_only = 0
+    for path in files:
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+        full = Counter(ast.unparse(n) for n in _runtime_imports(tree))
+        every = Counter(ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom))
+        type_only += sum((every - full).values())
+        scanned = Counter(ast.unparse(n) for n in import_statements(source))
+        assert not full - scanned, path
+        strings = " ".join(
+            n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        )
+        assert all(extra in strings for extra in scanned - full), path
+    assert type_only > 0  # the oracle did see TYPE_CHECKING imports, and the scan left them out

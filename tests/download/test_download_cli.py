@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from itb import datasets
 from itb.cli.main import main
 from itb.config import parse_config
 from itb.runs.manifest import RunManifest, list_runs
@@ -156,7 +157,7 @@ def test_download_then_merge_in_a_pipeline_run(fake: FakeBinance, tmp_path: Path
             else:
                 os.environ[key] = value
     assert result.ok, result.manifest
-    merged = pl.read_parquet(tmp_path / "data" / "merged.parquet")
+    merged = pl.read_parquet(tmp_path / "data" / datasets.MERGED)
     assert merged.height == 36 * 60  # the merge stage fills the exchange's 80 missing minutes
     download = result.manifest.stages["download"]
     assert download.outputs[PARTITION].rows == 36 * 60 - 80

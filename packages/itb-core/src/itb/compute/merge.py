@@ -77,10 +77,13 @@ class MergeReport(_Record):
         return max(gaps, key=lambda g: g.rows) if gaps else None
 
 
+WarningKind = Literal["duplicates_dropped", "gap_rows_filled", "bad_values", "non_positive_prices"]
+
+
 class MergeWarning(_Record):
     """One thing worth a look in the merged data, for the run summary and manifest."""
 
-    kind: Literal["duplicates_dropped", "gap_rows_filled", "bad_values", "non_positive_prices"]
+    kind: WarningKind
     count: int
     message: str
     first_rows: list[str]
@@ -116,7 +119,7 @@ def merge_sources(
     if not sources:
         raise DataError("merge: no data sources")
     frames: list[pl.DataFrame] = []
-    reports: list[dict[str, object]] = []
+    reports: list[SourceReport] = []
     for source in sources:
         df = source.frame
         _check_raster(df, source.label, freq, freq_ms)
@@ -126,18 +129,19 @@ def merge_sources(
         duplicate_rows = _iso_list(df["timestamp"].filter(repeated)) if duplicates else []
         if duplicates:
             df = df.unique("timestamp", keep="first", maintain_order=True)
-        all_gaps = gap_ranges(df["timestamp"], freq_ms)
+        gaps_listed, gap_count, largest_gap = gap_summary(df["timestamp"], freq_ms)
         reports.append(
-            {
-                "source": source.label,
-                "rows": df.height,
-                "duplicates_dropped": duplicates,
-                "duplicate_rows": duplicate_rows,
-                "gaps": all_gaps[:MAX_GAPS_LISTED],
-                "gap_count": len(all_gaps),
-                "largest_gap": max(all_gaps, key=lambda g: g.rows) if all_gaps else None,
-                "bad_values": bad_values(df),
-            }
+            SourceReport(
+                source=source.label,
+                rows=df.height,
+                duplicates_dropped=duplicates,
+                duplicate_rows=duplicate_rows,
+                missing_rows=0,  # known after the join below
+                gaps=gaps_listed,
+                gap_count=gap_count,
+                largest_gap=largest_gap,
+                bad_values=bad_values(df),
+            )
         )
         prefix = source.column_prefix
         frames.append(df.rename({c: f"{prefix}{c}" for c in df.columns if c != "timestamp"}))
@@ -157,17 +161,17 @@ def merge_sources(
             # both sides sorted by time (read_source sorts): polars can merge instead of hashing
             frame = frame.with_columns(pl.col("timestamp").set_sorted())
             merged = merged.join(frame, on="timestamp", how="left")
-        reports[i]["missing_rows"] = int(merged[f"{prefix}close"].null_count())
+        missing = int(merged[f"{prefix}close"].null_count())
+        reports[i] = reports[i].model_copy(update={"missing_rows": missing})
         if gaps == "fill" and sum(merged.null_count().row(0)):
             merged = _fill(merged, prefix, freq_ms)
-    missing = [int(r["missing_rows"]) for r in reports]  # type: ignore[call-overload]
     report = MergeReport(
         rows=merged.height,
         range=(iso(start), iso(end - freq_ms)),
         gaps_mode=gaps,
-        gap_rows_filled=sum(missing),
-        filled_share=round(max(missing) / merged.height, 6) if merged.height else 0.0,
-        sources=[SourceReport.model_validate(r) for r in reports],
+        gap_rows_filled=sum(r.missing_rows for r in reports),
+        filled_share=round(max(r.missing_rows for r in reports) / merged.height, 6),
+        sources=reports,
     )
     return merged, report
 
@@ -186,6 +190,13 @@ def check_filled_share(report: MergeReport, limit: float) -> None:
         f"merge: {report.filled_share:.2%} of the {report.rows} rows are missing from a source "
         f"(merge.max_filled_share is {limit:.2%}){where}"
     )
+
+
+#: Which kinds of bad values each warning gathers.
+_BAD_VALUE_WARNINGS: tuple[tuple[tuple[str, ...], WarningKind], ...] = (
+    (("nan", "inf"), "bad_values"),
+    (("non_positive",), "non_positive_prices"),
+)
 
 
 def merge_warnings(report: MergeReport) -> list[MergeWarning]:
@@ -216,13 +227,13 @@ def merge_warnings(report: MergeReport) -> list[MergeWarning]:
                     first_rows=[g.start for g in s.gaps[:FIRST_ROWS]],
                 )
             )
-        for kinds, kind in ((("nan", "inf"), "bad_values"), (("non_positive",), "non_positive_prices")):
+        for kinds, kind in _BAD_VALUE_WARNINGS:
             found = [b for b in s.bad_values if b.kind in kinds]
             if found:
                 listed = ", ".join(f"{b.column}: {b.count} {b.kind}" for b in found)
                 out.append(
                     MergeWarning(
-                        kind=kind,  # type: ignore[arg-type]
+                        kind=kind,
                         count=sum(b.count for b in found),
                         message=f"{s.source}: {listed}",
                         first_rows=sorted({t for b in found for t in b.first_rows})[:FIRST_ROWS],
@@ -231,14 +242,25 @@ def merge_warnings(report: MergeReport) -> list[MergeWarning]:
     return out
 
 
-def gap_ranges(timestamps: pl.Series, freq_ms: int) -> list[Gap]:
-    """Runs of missing candles between consecutive timestamps (sorted, unique)."""
-    df = pl.DataFrame({"ts": timestamps}).with_columns(prev=pl.col("ts").shift(1))
-    gaps = df.filter(pl.col("ts") - pl.col("prev") > freq_ms)
-    starts = (gaps["prev"] + freq_ms).to_list()
-    ends = (gaps["ts"] - freq_ms).to_list()
-    rows = ((gaps["ts"] - gaps["prev"]) // freq_ms - 1).to_list()
-    return [Gap(start=iso(a), end=iso(b), rows=int(n)) for a, b, n in zip(starts, ends, rows, strict=True)]
+def gap_summary(timestamps: pl.Series, freq_ms: int) -> tuple[list[Gap], int, Gap | None]:
+    """Runs of missing candles between consecutive timestamps (sorted, unique): the first
+    ``MAX_GAPS_LISTED``, how many there are, and the longest (the first of equals)."""
+    runs = (
+        pl.DataFrame({"ts": timestamps})
+        .with_columns(prev=pl.col("ts").shift(1))
+        .filter(pl.col("ts") - pl.col("prev") > freq_ms)
+        .select(start=pl.col("prev") + freq_ms, end=pl.col("ts") - freq_ms)
+        .with_columns(rows=(pl.col("end") - pl.col("start")) // freq_ms + 1)
+    )
+    if runs.height == 0:
+        return [], 0, None
+
+    def gap(row: tuple[int, int, int]) -> Gap:
+        return Gap(start=iso(row[0]), end=iso(row[1]), rows=int(row[2]))
+
+    listed = [gap(row) for row in runs.head(MAX_GAPS_LISTED).iter_rows()]
+    longest = runs.row(int(runs["rows"].arg_max()))  # type: ignore[arg-type]
+    return listed, runs.height, gap(longest)
 
 
 def bad_values(df: pl.DataFrame) -> list[BadValues]:

@@ -87,6 +87,11 @@ class ModelSet:
                     f"has {len(offered)}: feature {first!r} is only {extra}; retrain (itb run --only train)"
                 )
             stored = model.meta.get(HASH_KEY)
+            if stored is None:
+                raise FeatureMismatch(
+                    f"model {model.name} records no {HASH_KEY} (trained by an older itb); retrain "
+                    "(itb run --only train)"
+                )
             if stored != feature_config_hash:
                 raise FeatureMismatch(
                     f"model {model.name}: the feature_sets config changed since training (same feature "

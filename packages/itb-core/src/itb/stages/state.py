@@ -1,5 +1,10 @@
 """Stage keys and the state of the last successful run of each stage (``state/<stage>.json``).
 
+A key covers the code the stage runs: the ``itb`` modules its module imports, directly or through
+others (found statically, without importing anything), plus its ``code_packages``. Editing the CLI,
+the runner, the download client or the README therefore reruns nothing; editing a generator reruns
+features, labels and signals, and the rest only if their inputs change.
+
 The state file is written after the outputs, so a stage killed half-way never looks up to date.
 """
 
@@ -8,6 +13,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
@@ -34,33 +40,65 @@ def module_file(name: str, root: Path = ITB_ROOT) -> Path | None:
     return None
 
 
-def _type_checking_only(node: ast.AST) -> bool:
-    """``if TYPE_CHECKING:`` (or ``typing.TYPE_CHECKING``): imports for type checkers only."""
-    if not isinstance(node, ast.If):
-        return False
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
+#: A line that starts an import statement, with its parenthesised or backslash-continued rest.
+_IMPORT_LINE = re.compile(
+    r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|(?:[^\n]*\\\n)*[^\n]*)"
+    r"|import[ \t]+(?:[^\n]*\\\n)*[^\n]*)",
+    re.MULTILINE,
+)
 
 
-def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
-    """Every node of ``tree`` except the bodies of ``if TYPE_CHECKING:`` blocks (their ``else`` runs)."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        yield node
-        if _type_checking_only(node):
-            assert isinstance(node, ast.If)
-            stack.extend(node.orelse)
-        else:
-            stack.extend(ast.iter_child_nodes(node))
+def import_statements(source: str) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements of a module's source that run, at any depth (top level, in functions;
+    not in an ``if TYPE_CHECKING:`` block, which never runs).
+
+    Every import statement starts a line, so the lines that may start one are found first and only
+    they are parsed by ``ast``: parsing whole modules costs ~5 ms each, and a stage process computes
+    its key at start-up. A docstring line that happens to read like an import can only add a module
+    to the closure (a key that changes a little more often), never drop one; a line that is not a
+    statement fails to parse and is skipped. (Not seen: an import after ``;`` or ``:`` on one line.)
+    """
+    for match in _IMPORT_LINE.finditer(_without_type_checking_blocks(source)):
+        try:
+            tree = ast.parse(match.group(0).strip())
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                yield node
+
+
+#: ``if TYPE_CHECKING:`` / ``if typing.TYPE_CHECKING:`` on a line of its own.
+_TYPE_CHECKING_IF = re.compile(r"^([ \t]*)if[ \t]+(?:typing\.)?TYPE_CHECKING[ \t]*:[ \t]*(?:#.*)?$")
+
+
+def _without_type_checking_blocks(source: str) -> str:
+    """``source`` with the bodies of ``if TYPE_CHECKING:`` blocks blanked (imports for type checkers
+    only: a change there cannot change what a stage computes). An ``else:`` of such a block stays."""
+    lines = source.splitlines()
+    kept: list[str] = []
+    block_indent: int | None = None
+    for line in lines:
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if block_indent is not None:
+            if not stripped or indent > block_indent:
+                kept.append("")
+                continue
+            block_indent = None
+        found = _TYPE_CHECKING_IF.match(line)
+        if found:
+            block_indent = len(found.group(1))
+            kept.append("")
+            continue
+        kept.append(line)
+    return "\n".join(kept)
 
 
 @cache
 def _imports(name: str, root: Path) -> frozenset[str]:
-    """The ``itb`` modules that the source of module ``name`` imports anywhere it runs (top level,
-    inside functions; not under ``if TYPE_CHECKING:``, which never runs): ``from itb.a import b``
+    """The ``itb`` modules that the source of module ``name`` imports where it runs (not under ``if
+    TYPE_CHECKING:``): ``from itb.a import b``
     yields ``itb.a.b`` when ``b`` is a module, else ``itb.a``.
 
     ``itb`` itself (``itb/__init__.py``) is never followed: it only re-exports lazily, and following
@@ -71,18 +109,18 @@ def _imports(name: str, root: Path) -> frozenset[str]:
         return frozenset()
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_bytes(), str(path))):
+    for node in import_statements(path.read_text(encoding="utf-8")):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                module = f"{base}.{node.module}" if node.module else base
-            else:
-                module = node.module or ""
-            for alias in node.names:
-                submodule = f"{module}.{alias.name}"
-                found.add(submodule if module_file(submodule, root) is not None else module)
+            continue
+        if node.level:
+            base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+            module = f"{base}.{node.module}" if node.module else base
+        else:
+            module = node.module or ""
+        for alias in node.names:
+            submodule = f"{module}.{alias.name}"
+            found.add(submodule if module_file(submodule, root) is not None else module)
     return frozenset(m for m in found if m.startswith("itb.") and module_file(m, root) is not None)
 
 

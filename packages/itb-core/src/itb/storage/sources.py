@@ -104,12 +104,13 @@ def metadata_fingerprint(info: Mapping[str, Any]) -> str | None:
     metadata holds neither a content hash nor a modification time."""
     settings = info.get("content_settings")
     fields: dict[str, str] = {}
-    if isinstance(settings, Mapping) and settings.get("content_md5"):
+    if isinstance(settings, Mapping) and settings.get("content_md5"):  # Azure Blob: the bytes' MD5
         fields["content_md5"] = _text(settings["content_md5"])
-    for key in _CONTENT_KEYS:
-        if info.get(key):
-            fields[key] = _text(info[key])
-            break
+    else:
+        for key in _CONTENT_KEYS:
+            if info.get(key):
+                fields[key] = _text(info[key])
+                break
     if not fields:
         stamp = next((info[key] for key in _TIME_KEYS if info.get(key)), None)
         if stamp is None or info.get("size") is None:
