@@ -103,7 +103,7 @@ def test_inprocess_run_gives_each_symbol_its_own_root_and_manifest_section(
     fingerprints = {}
     for symbol in SYMBOLS:
         section = manifest.symbols[symbol]
-        assert section["status"] == "succeeded" and section["data_root"] == str(root / symbol)
+        assert section.status == "succeeded" and section.data_root == str(root / symbol)
         assert list(section.stages) == STAGES
         for name in [*OUTPUTS, "simulation.json"]:
             assert (root / symbol / name).exists(), (symbol, name)
