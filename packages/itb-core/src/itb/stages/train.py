@@ -92,7 +92,12 @@ class TrainStage(Stage):
                 continue
             usable = training_rows(train_rows, table.features, label)
             if usable.height < 100:
-                raise DataError(f"train: only {usable.height} usable rows for label {label!r}")
+                raise DataError(
+                    f"train: features.parquet/labels.parquet: only {usable.height} usable rows for label "
+                    f"{label!r} (rows 0..{table.train_end} of {table.df.height} end the label horizon before "
+                    f"the holdout at row {table.holdout_start}; rows need every feature and the label): "
+                    "widen the data range or lower train.holdout"
+                )
             x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
             for algorithm in wanted:
                 name = model_name(label, algorithm.name)
