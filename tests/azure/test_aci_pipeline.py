@@ -27,7 +27,7 @@ def _config(data: dict[str, Any], root: str, aci: dict[str, Any] | None = None) 
 def _fingerprints(manifest: RunManifest) -> dict[str, str]:
     out = {}
     for stage, record in manifest.stages.items():
-        for name, output in (record.get("outputs") or {}).items():
+        for name, output in record.outputs.items():
             out[f"{stage}:{name}"] = output.fingerprint
     return out
 
