@@ -90,7 +90,7 @@ def test_forked_and_execd_stages_give_identical_outputs(
         fingerprints[start] = {
             f"{stage}/{name}": output.fingerprint
             for stage, record in result.manifest.stages.items()
-            for name, output in record.get("outputs", {}).items()
+            for name, output in record.outputs.items()
         }
     assert len(fingerprints["fork"]) >= 8
     assert fingerprints["fork"] == fingerprints["exec"]

@@ -116,6 +116,16 @@ def test_lock_is_taken_by_exactly_one_of_many_concurrent_takers(tmp_path: Path) 
     assert holder is not None and holder.run_id == won[0] and holder.pid == os.getpid()
 
 
+def test_lock_on_an_object_store_uses_a_conditional_create() -> None:
+    storage = Storage("memory://itb-lock-test/root")
+    first = RunLock.acquire(storage, "first")
+    with pytest.raises(LockHeld, match="in use by run first"):
+        RunLock.acquire(storage, "second")
+    first.release()
+    assert read_lock(storage) is None
+    RunLock.acquire(storage, "second").release()
+
+
 def test_wait_takes_the_lock_once_the_holder_releases_it(tmp_path: Path) -> None:
     storage = Storage(str(tmp_path))
     first = RunLock.acquire(storage, "first")

@@ -110,3 +110,20 @@ def test_an_empty_feature_set_list_is_an_error(small_config_data: dict[str, Any]
     small_config_data["train"]["features"] = None
     result = _validate(tmp_path, small_config_data)
     assert result.returncode == 2 and "feature_sets: empty" in result.stderr
+
+
+def test_too_few_rows_for_training_exit_2_naming_the_tables_and_rows(
+    small_config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    small_config_data["merge"] = {
+        "gaps": "fill",
+        "start": "2024-02-01T00:00:00Z",
+        "end": "2024-02-01T03:20:00Z",
+    }
+    config = write_config(tmp_path / "config.json", small_config_data)
+    result = itb("run", str(config), "--backend", "local")
+    assert result.returncode == 2, result.stderr
+    shown = " ".join(result.stderr.split())
+    assert "train: features.parquet/labels.parquet: only 0 usable rows for label 'high_10'" in shown
+    assert "(rows 0..40 of 200 end the label horizon before the holdout at row 160" in shown
+    assert "Traceback" not in shown

@@ -118,7 +118,9 @@ def test_sigkill_mid_download_then_resume(
     fake.clear()
     for key, value in fake.env().items():
         monkeypatch.setenv(key, value)
-    assert main(["download", str(config), "--no-archive"]) == 0  # the resume, in this process
+    # the killed download's lock names a process that is gone: reported, removed on request
+    assert main(["download", str(config), "--no-archive"]) == 2
+    assert main(["download", str(config), "--no-archive", "--break-lock"]) == 0  # the resume, in this process
     assert_exact(fake, root)
     assert not list((root / PARTITION).parent.glob(".*.tmp-*"))  # the resumed write cleaned up
     series = manifest(root).stages["download"].metrics["download"]["series"][0]

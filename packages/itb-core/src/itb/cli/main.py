@@ -95,6 +95,11 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     download.add_argument(
         "--no-archive", action="store_true", help="use only the REST API, not the monthly archives"
     )
+    download.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="remove a stale data root lock (a killed run's or download's) before downloading",
+    )
 
     validate = sub.add_parser("validate", help="check a config (structure, generators, data files)")
     validate.add_argument("config")
@@ -313,6 +318,7 @@ def _download(args: argparse.Namespace) -> int:
         only=["download"],
         config_source=args.config,
         reporter=reporter,
+        break_lock=args.break_lock,
     )
     report: dict[str, Any] = {}
     for _, section in result.manifest.sections():  # a multi-symbol config downloads per symbol

@@ -124,7 +124,12 @@ def fit_label_models(
     and the label horizon; rows with an unknown label or feature are skipped)."""
     usable = training_rows(table.df[: table.train_end], table.features, label)
     if usable.height < MIN_TRAIN_ROWS:
-        raise DataError(f"train: only {usable.height} usable rows for label {label!r}")
+        raise DataError(
+            f"train: features.parquet/labels.parquet: only {usable.height} usable rows for label "
+            f"{label!r} (rows 0..{table.train_end} of {table.df.height} end the label horizon before "
+            f"the holdout at row {table.holdout_start}; rows need every feature and the label): "
+            "widen the data range or lower train.holdout"
+        )
     x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
     span = (int(usable["timestamp"][0]), int(usable["timestamp"][-1]))
     fitted = []

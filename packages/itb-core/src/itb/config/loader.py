@@ -127,8 +127,6 @@ def validate_generators(config: PipelineConfig) -> list[str]:
     available = {f"{s.column_prefix}{c}" for s in config.data_sources for c in BASE_COLUMNS}
     features: list[str] = []
     labels: list[str] = []
-    if not config.feature_sets:
-        problems.append("feature_sets: empty; the models need at least one feature set")
     for section, kind, target in (("feature_sets", "feature", features), ("label_sets", "label", labels)):
         for i, gset in enumerate(getattr(config, section)):
             try:

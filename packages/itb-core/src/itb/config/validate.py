@@ -152,6 +152,17 @@ def _known_params(algorithm: Algorithm, cache: dict[str, set[str] | None]) -> se
     return cache[algorithm.algo]
 
 
+def check_feature_sets(config: PipelineConfig) -> list[str]:
+    """A pipeline trains models, so it needs features (a download-only config may leave them out:
+    ``itb download`` does not validate this way)."""
+    return [] if config.feature_sets else ["feature_sets: empty; the models need at least one feature set"]
+
+
 def deep_checks(config: PipelineConfig) -> list[str]:
     """Everything ``itb validate`` adds to the config checks."""
-    return [*check_data_root_problem(config), *check_source_data(config), *check_algorithm_params(config)]
+    return [
+        *check_feature_sets(config),
+        *check_data_root_problem(config),
+        *check_source_data(config),
+        *check_algorithm_params(config),
+    ]

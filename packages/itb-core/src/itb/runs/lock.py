@@ -4,7 +4,8 @@ Two runs on one data root would overwrite each other's outputs and stage states 
 other's features). ``itb run`` therefore holds a lock object naming its run id, host, pid and start
 time. It is created atomically:
 
-- local disks: ``open(O_CREAT | O_EXCL)``, which the kernel makes atomic;
+- local disks: a hard link to a fully written private file, which the kernel makes atomic and
+  exclusive (like ``open(O_CREAT | O_EXCL)``, without a moment where the lock exists but is empty);
 - other filesystems: fsspec ``open(mode="xb")`` (create only if absent). Object stores honour it where
   the filesystem implements a conditional create (adlfs and s3fs do); where it is not implemented the
   lock falls back to "check, then write", which two runners starting in the same second can both
@@ -22,12 +23,13 @@ import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from itb.errors import ItbError
-from itb.storage.store import Storage
+from itb.storage.store import TMP_MARK, Storage
 
 LOCK_NAME = "runs/.lock"
 #: How often ``--wait`` looks at the lock again.
@@ -101,13 +103,27 @@ def _create(storage: Storage, data: bytes) -> bool:
     path = storage.path(LOCK_NAME)
     parent = path.rsplit("/", 1)[0]
     if storage.protocol in ("file", "local"):
+        # Written in full under a private name, then hard-linked into place: the link, like
+        # O_CREAT|O_EXCL, fails if the lock exists, and no reader ever sees a half-written lock.
         os.makedirs(parent, exist_ok=True)
+        private = f"{path}{TMP_MARK}{uuid.uuid4().hex}"
+        fd = os.open(private, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.link(private, path)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        except OSError:  # no hard links on this filesystem: an exclusive create instead
+            try:
+                lock_fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(lock_fd, "wb") as handle:
+                handle.write(data)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(private)
         return True
     storage.ensure_bucket()
     storage.fs.makedirs(parent, exist_ok=True)

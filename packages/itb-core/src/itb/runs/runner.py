@@ -419,7 +419,13 @@ class _Runner:
                 with contextlib.suppress(ItbError, OSError):
                     self._finish(running, interrupted=signal_name)
         self.running.clear()
-        if signal_name is None:
+        if signal_name is None:  # the run cannot write: mark, do not save (the caller tries once)
+            for lane in self.lanes:
+                for stage, status in list(lane.status.items()):
+                    if status == StageStatus.RUNNING:
+                        record = lane.stages[stage]
+                        record.status, record.error = StageStatus.FAILED, "stopped: the run cannot write"
+                        lane.status[stage] = StageStatus.FAILED
             return
         for lane in self.lanes:
             for stage, status in list(lane.status.items()):
