@@ -3,7 +3,6 @@ never reach a log, the manifest or the data root."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,8 @@ def test_pipeline_runs_with_an_unset_secret_that_no_stage_uses(
     monkeypatch.delenv("ITB_TEST_UNSET_TELEGRAM", raising=False)
     small_config_data["secrets"] = {"telegram_bot_token": "env:ITB_TEST_UNSET_TELEGRAM"}
     result = run_pipeline(parse_config(small_config_data), backend="inprocess")
-    assert result.ok, json.dumps(result.manifest["stages"], indent=1)
-    assert result.manifest["stages"]["simulate"]["status"] == "succeeded"
+    assert result.ok, result.manifest.model_dump_json(include={"stages"}, indent=1)
+    assert result.manifest.stages["simulate"].status == "succeeded"
 
 
 def test_a_missing_secret_fails_only_the_code_that_asks_for_it(

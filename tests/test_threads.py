@@ -47,7 +47,7 @@ def test_inprocess_run_trains_with_one_thread_by_default(small_config_data: dict
         parse_config(small_config_data), backend="inprocess", only=["merge", "features", "labels", "train"]
     )
     assert result.ok
-    assert result.manifest["threads_per_stage"] == 1
+    assert result.manifest.threads_per_stage == 1
     logs = [name for name in result.storage.list(f"runs/{result.run_id}/logs") if "/train" in name]
     text = "".join(result.storage.read_bytes(name).decode() for name in logs)
     trained = re.findall(r"trained \S+ \(gb\) on \d+ rows in [\d.]+s \((\d+) threads\)", text)

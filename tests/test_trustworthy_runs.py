@@ -163,17 +163,33 @@ def test_stale_locks_are_reported_and_broken_only_on_request(tmp_path: Path) -> 
         RunLock.acquire(storage, "new-run", break_lock=True)
 
 
-def test_two_runs_on_one_data_root_one_refuses_with_exit_2(small_config: Path, tmp_path: Path) -> None:
+def test_two_runs_on_one_data_root_one_refuses_with_exit_2(
+    small_config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """The first run holds the lock while its features stage sleeps; a second run on the same root
+    is refused (exit 2, naming the holder) instead of racing it; the lock goes with the first run."""
     root = tmp_path / "shared-root"
-    command = [sys.executable, "-m", "itb", "run", str(small_config), "--only", "merge", "--data-root",
-               str(root), "--backend", "inprocess"]  # fmt: skip
-    runs = [subprocess.Popen(command, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for _ in range(2)]  # fmt: skip
-    outcomes = sorted((run.wait(timeout=300), run.communicate()[1]) for run in runs)
-    assert [code for code, _ in outcomes] == [0, 2], outcomes
-    assert "is in use by run" in outcomes[1][1] and "--wait" in outcomes[1][1]
-    assert len(list_runs(Storage(str(root)))) == 1
-    assert not (root / LOCK_NAME).exists()  # released at the end
+    marker = tmp_path / "started"
+    small_config_data["data_root"] = str(root)
+    second_config = write_config(tmp_path / "second.json", small_config_data)
+    small_config_data["feature_sets"].append(
+        {"generator": "tests.userfuncs:sleepy", "config": {"marker": str(marker), "outputs": ["sleepy"]}}
+    )
+    first_config = write_config(tmp_path / "first.json", small_config_data)
+    command = [sys.executable, "-m", "itb", "run", str(first_config), "--backend", "local"]
+    first = subprocess.Popen(command, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_for(marker.exists)
+        second = itb("run", str(second_config), "--only", "merge", "--backend", "inprocess")
+        assert second.returncode == 2, second.stderr
+        assert "is in use by run" in second.stderr and "--wait" in second.stderr
+        assert second.stderr.count("\n") == 1  # one line, no traceback
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    assert first.returncode == 143
+    assert len(list_runs(Storage(str(root)))) == 1  # the refused run left no manifest
+    assert not (root / LOCK_NAME).exists()  # released when the first run ended
 
 
 def test_itb_run_reports_a_stale_lock_and_breaks_it_on_request(small_config: Path, tmp_path: Path) -> None:

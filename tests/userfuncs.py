@@ -71,3 +71,16 @@ def exit_with_secret(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
     from itb import secret_refs
 
     sys.exit(f"cannot log in with {secret_refs.get('token')}")
+
+
+def sleepy(df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """Says it started (in the stage log and in the file ``config["marker"]``), then sleeps: a stage
+    that is surely running when a test signals the runner."""
+    import sys
+    import time
+    from pathlib import Path
+
+    print("sleepy: started, [bold]markup[/] stays literal", file=sys.stderr, flush=True)
+    Path(config["marker"]).write_text("started")
+    time.sleep(float(config.get("seconds", 120)))
+    return df.select(pl.col("close").alias("sleepy"))

@@ -62,9 +62,18 @@ IDLE_AFTER_S = 0.05
 
 
 def _emit(fd: int, message: dict[str, Any]) -> None:
+    """Send one event to the parent. A parent that is gone (it failed validation while this server
+    was still importing, say) is no error of the server's: it ends quietly, without a traceback."""
     data = (json.dumps(message) + "\n").encode()
-    while data:
-        data = data[os.write(fd, data) :]
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    except BrokenPipeError:
+        raise ParentGone from None
+
+
+class ParentGone(Exception):
+    """The runner closed its end of the event pipe."""
 
 
 def _preload() -> None:
@@ -166,8 +175,18 @@ def _stop_children(children: set[int]) -> None:
 def serve() -> None:
     """The zygote's main loop.
 
-    The backend starts it as ``python -c "from itb_local.zygote import serve; serve()"``.
+    The backend starts it as ``python -c "from itb_local.zygote import serve; serve()"``. When the
+    parent goes away (its event pipe breaks), running children are stopped and the server exits.
     """
+    children: set[int] = set()
+    try:
+        _serve(children)
+    except ParentGone:
+        _stop_children(children)
+        os._exit(0)
+
+
+def _serve(children: set[int]) -> None:
     # The protocol gets its own descriptors; stdout is pointed at stderr so that nothing printed
     # while importing (a warning, say) can corrupt it.
     requests_fd, events_fd = os.dup(0), os.dup(1)
@@ -190,7 +209,6 @@ def serve() -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
     _emit(events_fd, {"event": "ready"})
-    children: set[int] = set()
     buffer = b""
     idle_work = list(WHEN_IDLE)
     while True:

@@ -237,9 +237,9 @@ def _run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     early = _early_backend(args)  # first: everything imported below overlaps its warm-up
     try:
-        from itb.config import load_config
+        from itb.config.loader import load_run_config
 
-        config = load_config(args.config, check_inputs=True)
+        config = load_run_config(args.config)
     except BaseException:
         if early is not None:
             early.engine.close()

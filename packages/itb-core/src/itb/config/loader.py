@@ -219,13 +219,27 @@ def check_input_files(config: PipelineConfig) -> list[str]:
     return problems
 
 
+def load_run_config(path: str | Path) -> PipelineConfig:
+    """What ``itb run`` loads: :func:`load_config` with its input files checked, plus the checks of
+    ``itb validate`` that need no data read (feature sets present, algorithm parameters the models
+    take), so a run that could only fail in its train stage fails before it starts, with exit 2."""
+    from itb.config.validate import config_checks
+
+    config = load_config(path, check_inputs=True)
+    problems = config_checks(config)
+    if problems:
+        raise _fail(str(path), problems)
+    return config
+
+
 def validate_config(path: str | Path) -> PipelineConfig:
     """What ``itb validate`` does: structure, generators, references and input files, then the data
     root, the sources' data (schema, rows, raster, enough rows) and the models' parameters."""
     from itb.config.validate import deep_checks
 
     config = _structure(_read(path), str(path))
-    problems = validate_generators(config)  # all problems at once: the config's, then the data's
+    # all problems at once: the config's, then the data's
+    problems = validate_generators(config) + validate_backend_options(config)
     problems += [p for p in deep_checks(config) if p not in problems]
     if problems:
         raise _fail(str(path), problems)

@@ -158,11 +158,11 @@ def check_feature_sets(config: PipelineConfig) -> list[str]:
     return [] if config.feature_sets else ["feature_sets: empty; the models need at least one feature set"]
 
 
+def config_checks(config: PipelineConfig) -> list[str]:
+    """The checks that read no data (``itb run`` makes them too, before it starts)."""
+    return [*check_feature_sets(config), *check_algorithm_params(config)]
+
+
 def deep_checks(config: PipelineConfig) -> list[str]:
     """Everything ``itb validate`` adds to the config checks."""
-    return [
-        *check_feature_sets(config),
-        *check_data_root_problem(config),
-        *check_source_data(config),
-        *check_algorithm_params(config),
-    ]
+    return [*config_checks(config), *check_data_root_problem(config), *check_source_data(config)]

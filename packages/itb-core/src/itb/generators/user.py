@@ -78,14 +78,15 @@ class UserFunction:
 
 
 def user_fingerprints(sets: Iterable[Any]) -> dict[str, str]:
-    """``module:function`` -> its source, for the generator sets that name a user function: a stage
-    that runs one is out of date when its source changes (``Stage.external_fingerprints``)."""
+    """``module:function`` -> its module's source fingerprint, for the generator sets that name a user
+    function: a stage that runs one is out of date when that module changes
+    (``Stage.external_fingerprints``)."""
     return {s.generator: source_fingerprint(s.generator) for s in sets if ":" in s.generator}
 
 
 def source_fingerprint(reference: str) -> str:
     """SHA-256 of the source of the function's whole module, so that editing the function or anything
-    it uses from its module (a helper, a constant) invalidates the features stage."""
+    it uses from its module (a helper, a constant) invalidates the stage that runs it."""
     fn = resolve(reference)
     module = inspect.getmodule(fn)
     try:

@@ -9,7 +9,7 @@ import polars as pl
 from itb import datasets
 from itb.compute.features import apply_feature_sets
 from itb.config.models import PipelineConfig
-from itb.generators.user import source_fingerprint
+from itb.generators.user import user_fingerprints
 from itb.stages.base import Stage, StageContext, StageResult
 
 
@@ -25,9 +25,7 @@ class FeaturesStage(Stage):
         return [s.model_dump(mode="json") for s in config.feature_sets]
 
     def external_fingerprints(self, config: PipelineConfig) -> dict[str, str]:
-        return {
-            s.generator: source_fingerprint(s.generator) for s in config.feature_sets if ":" in s.generator
-        }
+        return user_fingerprints(config.feature_sets)
 
     def run(self, ctx: StageContext) -> StageResult:
         merged = ctx.storage.read_parquet(datasets.MERGED)
