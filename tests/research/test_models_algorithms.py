@@ -103,3 +103,13 @@ def test_every_label_times_algorithm_in_a_pipeline(small_config_data: dict[str, 
     assert result.storage.read_json(datasets.METRICS)["models"] == holdout
     lc = result.storage.read_json(datasets.model_meta("low_10_lc"))
     assert lc["scaler"] is not None and len(lc["coef"]) == len(lc["features"])
+
+
+def test_the_lightgbm_parameter_list_is_the_installed_lightgbms() -> None:
+    """``itb validate`` checks ``gb`` params against a list kept in itb (so it need not import
+    LightGBM); it must be exactly what the installed LightGBM accepts, aliases included."""
+    from itb.models.lgbm_params import LIGHTGBM_PARAMETERS
+    from lightgbm.basic import _ConfigAliases
+
+    aliases = _ConfigAliases._get_all_param_aliases()
+    assert {name for main, others in aliases.items() for name in (main, *others)} == LIGHTGBM_PARAMETERS

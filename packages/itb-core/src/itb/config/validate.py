@@ -108,15 +108,11 @@ def check_source_data(config: PipelineConfig) -> list[str]:
 
 
 def _lightgbm_parameters() -> set[str] | None:
-    """Every LightGBM parameter name and alias, from LightGBM itself (its C library lists them);
-    None if this LightGBM does not expose the list (then params are not checked)."""
-    try:
-        from lightgbm.basic import _ConfigAliases
+    """Every LightGBM parameter name and alias (:mod:`itb.models.lgbm_params`: LightGBM's own list,
+    kept in itb so that checking a config does not import LightGBM)."""
+    from itb.models.lgbm_params import LIGHTGBM_PARAMETERS
 
-        aliases: dict[str, list[str]] = _ConfigAliases._get_all_param_aliases()
-    except (ImportError, AttributeError):
-        return None
-    return {name for main, others in aliases.items() for name in (main, *others)}
+    return set(LIGHTGBM_PARAMETERS)
 
 
 def _logistic_parameters() -> set[str] | None:
