@@ -12,12 +12,14 @@ maxima (minima): O(N log horizon) numpy operations, no per-row or per-window Pyt
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from itb.config.models import Model
+from itb.config.models import Model, as_list
 from itb.generators.frames import require_columns
 from itb.generators.registry import Generator
 
@@ -108,6 +110,16 @@ class HighLow2Config(Model):
     tolerance: float = Field(ge=0, description="Adverse move allowed, as a multiple of the threshold.")
     horizon: int = Field(ge=1)
     names: list[str] = Field(min_length=1)
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _reference_thresholds(cls, value: Any) -> Any:
+        """A single threshold is a list of one; the sign is the function's (``low`` with -2.0 is a 2%
+        fall), as in the reference project."""
+        value = as_list(value)
+        if not isinstance(value, list):
+            return value
+        return [abs(v) if isinstance(v, int | float) else v for v in value]
 
     @model_validator(mode="after")
     def _names_match(self) -> HighLow2Config:
@@ -236,6 +248,8 @@ class TopBot2Config(Model):
     level: float = Field(gt=0, lt=1, description="Minimum move around an extremum, as a fraction.")
     tolerances: list[float] = Field(min_length=1, description="Label width: fractions of the level, (0, 1].")
     names: list[str] = Field(min_length=1)
+
+    _scalars = field_validator("tolerances", mode="before")(as_list)
 
     @model_validator(mode="after")
     def _names_match(self) -> TopBot2Config:

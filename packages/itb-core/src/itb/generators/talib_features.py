@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from itb.config.models import Model, Window
+from itb.config.models import Model, Window, as_list
 from itb.generators import indicators as ind
 from itb.generators.frames import require_columns
 from itb.generators.history import History, decay_rows
@@ -180,10 +180,17 @@ class TalibConfig(Model):
     columns: list[str] | None = Field(default=None, description="Inputs of single-series functions.")
     functions: list[str | FunctionEntry] = Field(min_length=1)
     windows: list[Window] | None = Field(default=None, description="Each becomes a function's timeperiod.")
-    names: list[str] | None = Field(
-        default=None, description="Explicit output names, one per generated column, in order."
+    names: list[str] | str | None = Field(
+        default=None,
+        description="Explicit output names, one per generated column, in order; a string is put "
+        "between the function and the window as in the reference project (close_SMA_<names>_5).",
     )
     parameters: PostProcess | None = None
+
+    @field_validator("columns", "functions", "windows", mode="before")
+    @classmethod
+    def _scalars(cls, value: Any) -> Any:
+        return as_list(value)
 
     @field_validator("functions")
     @classmethod
@@ -261,7 +268,9 @@ def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Cal
                 suffix = _period_suffix(spec, params)
                 names = [f"{feature_prefix}{stem}{label}{suffix}" for label in labels]
                 calls.append(Call(name, spec, sources, params, names, (position, tuple(sources))))
-    if cfg.names is not None:
+    if isinstance(cfg.names, str):
+        _name_infix(calls, cfg.names, feature_prefix)
+    elif cfg.names is not None:
         total = sum(len(c.names) for c in calls)
         if len(cfg.names) != total:
             raise ValueError(f"names has {len(cfg.names)} entries but {total} features are generated")
@@ -269,6 +278,17 @@ def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Cal
         for call in calls:
             call.names = [next(it) for _ in call.names]
     return calls
+
+
+def _name_infix(calls: list[Call], infix: str, feature_prefix: str) -> None:
+    """The reference project's string ``names``: ``<src>_<NAME>_<infix>_<window>`` for a windowed
+    call, the string itself for a call without a window."""
+    for call in calls:
+        suffix = _period_suffix(call.spec, call.params)
+        if call.spec.windowed:
+            call.names = [n.removesuffix(suffix) + f"_{infix}{suffix}" for n in call.names]
+        else:
+            call.names = [f"{feature_prefix}{infix}" for _ in call.names]
 
 
 def _ema_alpha(period: int) -> float:
