@@ -26,3 +26,12 @@ def write_reference_user_function(root: Path) -> None:
         "        df[name] = df[config['columns']] * config['parameter']\n"
         "    return df, [name]\n"
     )
+
+
+def scaled_close(df, config, global_config, model_store):  # type: ignore[no-untyped-def]
+    """A feature written the reference project's way: pandas in, (df, names) out, extra columns
+    left in ``df`` (only the named ones are new features)."""
+    name = config["names"]
+    df["scratch"] = 0.0
+    df[name] = df[config["columns"]] * config["parameter"]
+    return df, [name]
