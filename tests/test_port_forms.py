@@ -13,6 +13,7 @@ import talib
 from itb.compute.training import fit_label_models, training_table
 from itb.config import parse_config
 from itb.config.models import Algorithm, DataSource, GeneratorSet
+from itb.errors import ConfigError
 from itb.generators import generate
 from itb.generators.registry import get_generator
 from itb.models.svm import fit_svc
@@ -196,3 +197,24 @@ def test_svc_scores_like_scikit_learn_and_survives_save_and_load(tmp_path: Path)
     model.save(storage, {})
     loaded = load_model(storage, "up_svc")
     assert loaded.predict(test).tolist() == model.predict(test).tolist()
+
+
+def test_talib_columns_as_talib_arguments_are_named_as_the_reference_names_them() -> None:
+    config = {
+        "columns": {"high": "high", "low": "low", "close": "close"},
+        "functions": ["ATR"],
+        "windows": 14,
+    }
+    out = generate("feature", "talib", PRICES, config)
+    assert out.columns == ["high_low_close_ATR_14"]
+    expected = talib.ATR(*(PRICES[c].to_numpy() for c in ("high", "low", "close")), timeperiod=14)
+    assert values(out, "high_low_close_ATR_14") == pytest.approx(expected, rel=1e-9, nan_ok=True)
+    data = load_default_config()
+    data["feature_sets"].append(
+        {
+            "generator": "talib",
+            "config": {**config, "columns": {"high": "high", "low": "lowe", "close": "close"}},
+        }
+    )
+    with pytest.raises(ConfigError, match=r"feature_sets\[2\].config.columns\[1\]: no source .* 'lowe'"):
+        parse_config(data)
