@@ -166,6 +166,8 @@ def test_unknown_keys_are_dropped_and_bad_json_exits_2(
     broken.write_text('{"symbol": ')
     code, _, err = run_port([str(broken)], capsys)
     assert code == 2 and "broken.jsonc:1:" in err and "Traceback" not in err
+    code, _, err = run_port([str(SAMPLE_1H), "-o", str(tmp_path / "missing" / "out.jsonc")], capsys)
+    assert code == 2 and "out.jsonc: cannot write" in err
 
 
 def test_port_text_is_the_cli_without_files() -> None:

@@ -387,7 +387,10 @@ def _port(args: argparse.Namespace) -> int:
     outcome = port_text(text, source=source.name, target=args.output or "<stdout>",
                         drop_unsupported=args.drop_unsupported)  # fmt: skip
     if args.output:
-        Path(args.output).write_text(outcome.text, encoding="utf-8")
+        try:
+            Path(args.output).write_text(outcome.text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(outcome.text)
     print(outcome.report.format(), file=sys.stderr)

@@ -95,7 +95,7 @@ def _identity(src: dict[str, Any], port: Port) -> set[str]:
         if key in src:
             port.put(key, src[key], key)
             port.mapped(key, key)
-    port.put("data_root", "./data", "data_folder")
+    port.put("data_root", "./data", *(["data_folder"] if "data_folder" in src else []))
     if "data_folder" in src:
         port.dropped(
             "data_folder",
