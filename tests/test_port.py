@@ -174,3 +174,24 @@ def test_port_text_is_the_cli_without_files() -> None:
     outcome = port_text(SAMPLE_1H.read_text(), source="a.jsonc", target="b.jsonc")
     assert outcome.problems == []
     assert jsonc.loads(outcome.text) == outcome.data
+
+
+def test_rolling_predict_maps_its_window_start_and_size() -> None:
+    data = reference(SAMPLE_1H)
+    data["rolling_predict"]["prediction_start"] = "2024-02-01 00:00:00"
+    rolling = parse_config(port_config(data).data).rolling
+    assert rolling is not None and (rolling.train_rows, rolling.step_rows) == (26280, 10080)
+    assert rolling.start is not None and rolling.start.isoformat().startswith("2024-02-01T00:00")
+    # No window at all (train_length 0, no params.length): the reference's expanding window.
+    data["algorithms"][0]["params"]["length"] = 0
+    port = port_config(data)
+    assert "rolling" not in port.data
+    assert [(u.source, u.blocking) for u in port.report.unsupported] == [("rolling_predict", False)]
+
+
+def test_sources_with_the_same_prefix_get_their_own() -> None:
+    port = port_config(reference(SAMPLE_MT5))
+    prefixes = [s["column_prefix"] for s in port.data["data_sources"]]
+    assert prefixes == ["", "eurusd_", "gbpusd_"]
+    assert port.origins["data_sources"] == ["data_sources", "venue"]
+    assert port.origins["data_root"] == ["data_folder"]

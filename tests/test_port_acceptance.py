@@ -53,12 +53,21 @@ def ported(source: Path, tmp_path: Path, pythonpath: Path | None = None) -> dict
     return jsonc.loads(out.read_text())  # type: ignore[no-any-return]
 
 
-def run_month(data: dict[str, Any], path: Path, tmp_path: Path, pythonpath: Path | None = None) -> Path:
-    """Point the ported config at ``path`` for one month and run it in-process; the data root."""
+def run_month(
+    data: dict[str, Any],
+    path: Path,
+    tmp_path: Path,
+    pythonpath: Path | None = None,
+    rolling: dict[str, Any] | None = None,
+) -> Path:
+    """Point the ported config at ``path`` for one month and run it in-process; the data root.
+    The ported walk-forward window is longer than the month: ``rolling`` replaces it, or none."""
     data["data_sources"][0]["path"] = str(path)
     data["merge"] = {"start": MONTH[0], "end": MONTH[1]}
     data["data_root"] = str(tmp_path / "data")
-    data.pop("rolling")
+    assert data.pop("rolling")["train_rows"] > 31 * 24
+    if rolling is not None:
+        data["rolling"] = rolling
     config = tmp_path / "run.json"
     config.write_text(json.dumps(data))
     result = run_itb(["run", str(config), "--backend", "inprocess"], pythonpath)
@@ -110,12 +119,17 @@ def test_1min_sample_runs_with_the_reference_column_names(tmp_path: Path) -> Non
 def test_1h_sample_runs_with_svc_and_the_reference_column_names(tmp_path: Path) -> None:
     data = ported(SAMPLE_1H, tmp_path)
     # One month: 744 rows; the 672-row windows are known on its last days only (not in train_features).
-    root = run_month(data, hourly(tmp_path / "btcusdt-1h.parquet"), tmp_path)
+    rolling = {"train_rows": 300, "step_rows": 100}
+    root = run_month(data, hourly(tmp_path / "btcusdt-1h.parquet"), tmp_path, rolling=rolling)
     signals = pl.read_parquet(root / "signals.parquet")
-    assert signals.height == 31 * 24
+    # With 'rolling', signals come from the walk-forward scores: every row after the first window
+    # and the label horizon (24).
+    assert signals.height == 31 * 24 - 300 - 24
     expected = ["high_30_svc", "low_30_svc", "trade_score", "buy_signal_column", "sell_signal_column"]
     assert set(expected) <= set(signals.columns)
     scores = signals["high_30_svc"].drop_nulls()
     assert scores.len() > 0 and float(scores.min()) >= 0.0 and float(scores.max()) <= 1.0  # type: ignore[arg-type]
     meta = json.loads((root / "models" / "high_30_svc.json").read_text())
     assert meta["algorithm"]["algo"] == "svc" and meta["svm"]["kernel"] == "rbf"
+    walk_forward = pl.read_parquet(root / "predictions_rolling.parquet")
+    assert {"high_30_svc", "low_30_svc"} <= set(walk_forward.columns) and walk_forward.height > 0

@@ -150,6 +150,10 @@ class Algorithm(Model):
         """The reference project's layout: ``params`` holds itb's own settings (``is_scale``,
         ``length``, ``is_regression``) and ``train`` the hyper-parameters. It becomes itb's:
         ``scale``, ``length`` and ``params`` (``is_regression`` as LightGBM's regression objective)."""
+        if isinstance(data, dict) and data.get("algo") == "nn":
+            raise ValueError(
+                "algo 'nn' (the reference project's Keras network) is not supported: use 'gb', 'lc' or 'svc'"
+            )
         if not isinstance(data, dict) or "train" not in data:
             return data
         data = dict(data)

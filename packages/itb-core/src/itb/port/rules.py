@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from itb.config.models import joined_prefix
 from itb.generators.registry import Kind, known_generators
 from itb.port.report import Changed, Dropped, Mapped, PortReport, Unsupported
 
@@ -86,6 +87,7 @@ def port_config(source: dict[str, Any]) -> Port:
     for key in src:
         if key not in handled:
             port.dropped(key, "not a key itb knows from the reference project")
+    port.origins = {key: [s for s in keys if s in src] for key, keys in port.origins.items()}
     return port
 
 
@@ -152,7 +154,7 @@ def _sources(src: dict[str, Any], port: Port) -> set[str]:
         port.unsupported("venue", f"venue 'mt5': {MT5_INSTEAD}")
     else:
         port.unsupported("venue", f"venue {venue!r}: itb downloads Binance klines; set data_sources[].path")
-    sources = []
+    sources: list[dict[str, Any]] = []
     for i, ds in enumerate(src.get("data_sources") or []):
         where = f"data_sources[{i}]"
         folder = ds.get("folder") or src.get("symbol", "")
@@ -161,6 +163,14 @@ def _sources(src: dict[str, Any], port: Port) -> set[str]:
             port.unsupported(where, "tick sources: itb reads klines only; aggregate ticks to klines first")
             continue
         item = {"symbol": folder, "market": "spot", "column_prefix": ds.get("column_prefix", "")}
+        if any(joined_prefix(s["column_prefix"]) == joined_prefix(item["column_prefix"]) for s in sources):
+            item["column_prefix"] = joined_prefix(folder.lower())
+            port.changed(
+                f"{where}.column_prefix",
+                f"an earlier source has the same prefix, so their columns would collide; the port names "
+                f"this one's columns {item['column_prefix']}close, ...",
+                "nothing: the reference project overwrote one source's columns with the other's",
+            )
         sources.append(item)
         if venue != "binance":
             port.changed(
