@@ -195,3 +195,17 @@ def test_sources_with_the_same_prefix_get_their_own() -> None:
     assert prefixes == ["", "eurusd_", "gbpusd_"]
     assert port.origins["data_sources"] == ["data_sources", "venue"]
     assert port.origins["data_root"] == ["data_folder"]
+
+
+def test_hyper_parameters_left_to_the_library_are_reported() -> None:
+    data = reference(SAMPLE_1H)
+    data["algorithms"] = [
+        {"name": "gb", "algo": "gb", "params": {}, "train": {"objective": "binary"}},
+        {"name": "lc", "algo": "lc", "params": {}, "train": {"C": 1.0, "max_iter": 100}},
+    ]
+    changed = {c.source: c.what for c in port_config(data).report.changed_meaning}
+    assert (
+        "'max_depth': 1" in changed["algorithms[0].train"]
+        and "objective" not in changed["algorithms[0].train"]
+    )
+    assert "algorithms[1].train" not in changed  # itb's other lc defaults are scikit-learn's

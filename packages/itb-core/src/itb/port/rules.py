@@ -15,6 +15,7 @@ from typing import Any
 
 from itb.config.models import joined_prefix
 from itb.generators.registry import Kind, known_generators
+from itb.models.trained import GB_DEFAULTS, LC_DEFAULTS
 from itb.port.report import Changed, Dropped, Mapped, PortReport, Unsupported
 
 #: Source secret key -> (itb secret name, environment variable it is read from).
@@ -39,6 +40,12 @@ FILE_KEYS = ("merge_file_name", "feature_file_name", "matrix_file_name", "predic
 ONLINE_KEYS = ("predict_length", "append_overlap_records", "collector",
                "trade_model", "score_notification_model", "diagram_notification_model", "base_asset",
                "quote_asset")  # fmt: skip
+#: The libraries' own defaults where itb's differ (the reference project passed ``train`` as it is).
+LIBRARY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gb": {"objective": "regression", "max_depth": -1, "learning_rate": 0.1, "lambda_l1": 0.0,
+           "lambda_l2": 0.0, "num_boost_round": 100},
+    "lc": {"C": 1.0, "solver": "lbfgs", "max_iter": 100, "tol": 1e-4},
+}  # fmt: skip
 #: What itb recommends where the port keeps the reference project's backtest defaults.
 ITB_FEE = 0.001
 
@@ -277,6 +284,21 @@ def _train(src: dict[str, Any], port: Port) -> set[str]:
             continue
         algorithms.append(copy.deepcopy(algo))
         port.mapped(where, f"train.algorithms[{len(algorithms) - 1}]", "the reference layout params/train")
+        defaults = {"gb": GB_DEFAULTS, "lc": LC_DEFAULTS}.get(kind, {})
+        library_defaults = LIBRARY_DEFAULTS.get(kind, {})
+        unset = {
+            k: v
+            for k, v in defaults.items()
+            if k not in (algo.get("train") or {}) and library_defaults.get(k) != v
+        }
+        if unset:
+            library = "LightGBM's" if kind == "gb" else "scikit-learn's"
+            port.changed(
+                f"{where}.train",
+                f"itb fills unset hyper-parameters with its defaults {unset}; the reference project used "
+                f"{library} own",
+                f"write the ones you relied on into {where}.train",
+            )
     train["algorithms"] = algorithms
     length = int(src.get("train_length") or 0)
     if length > 0:
