@@ -91,7 +91,7 @@ def test_bad_frequency() -> None:
     ("mutate", "expected"),
     [
         (lambda d: d.update(unknown_section=1), "unknown_section: unknown key"),
-        (lambda d: d["feature_sets"][1]["config"].update(windows="5"), "feature_sets[1].config.windows"),
+        (lambda d: d["feature_sets"][1]["config"].update(windows="five"), "feature_sets[1].config.windows"),
         (lambda d: d["data_sources"][0].update(path="/nonexistent/klines.parquet"), "data_sources[0].path"),
         (lambda d: d["label_sets"][0].update(generator="highlow9"), "label_sets[0].generator"),
     ],

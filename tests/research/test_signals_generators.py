@@ -30,7 +30,10 @@ def test_combine_modes(mode: str, expected: list[float | None]) -> None:
 
 def test_combine_coefficient_and_constant() -> None:
     out = generate(
-        "signal", "combine", FRAME, {"columns": ["up", "down"], "coefficient": 2.0, "constant": 0.1}
+        "signal",
+        "combine",
+        FRAME,
+        {"columns": ["up", "down"], "combine": "difference", "coefficient": 2.0, "constant": 0.1},
     )
     assert out["trade_score"][0] == pytest.approx(0.9)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from itb import __version__
-from itb.errors import ItbError
+from itb.errors import ConfigError, ItbError
 from itb.threads import budget_from_env, set_default_thread_env
 
 STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "predict_rolling", "signals",
@@ -106,6 +106,13 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     sub.add_parser("plugins", help="list installed plugins and what each provides")
 
+    port = sub.add_parser("port", help="convert an intelligent-trading-bot config to an itb config")
+    port.add_argument("source", help="the intelligent-trading-bot config (JSON/JSONC)")
+    port.add_argument("-o", "--output", help="write the itb config here (default: standard output)")
+    port.add_argument(
+        "--drop-unsupported", action="store_true", help="leave out what itb cannot run (MT5, ticks, nn)"
+    )
+
     runs = sub.add_parser("runs", help="inspect past runs")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
     show = runs_sub.add_parser("show", help="show a run's manifest")
@@ -174,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _validate(args)
         if args.command == "plugins":
             return _plugins()
+        if args.command == "port":
+            return _port(args)
         if args.command == "runs":
             return _runs(args)
     except ItbError as exc:
@@ -368,6 +377,37 @@ def _validate(args: argparse.Namespace) -> int:
         f"{args.config}: valid ({len(config.feature_sets)} feature sets, {len(config.label_sets)} "
         f"label sets, {len(config.train.labels) * len(config.train.algorithms)} models)"
     )
+    return 0
+
+
+def _port(args: argparse.Namespace) -> int:
+    """Port a reference-project config: the itb config to ``-o`` (or stdout), the report to stderr;
+    2 when something blocks it (named), else 0."""
+    from itb.port import port_text
+
+    source = Path(args.source)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    outcome = port_text(text, source=source.name, target=args.output or "<stdout>",
+                        drop_unsupported=args.drop_unsupported)  # fmt: skip
+    if args.output:
+        try:
+            Path(args.output).write_text(outcome.text, encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(outcome.text)
+    print(outcome.report.format(), file=sys.stderr)
+    if outcome.problems:
+        print("itb port: the ported config does not run yet:", file=sys.stderr)
+        for problem in outcome.problems:
+            print(f"  {problem}", file=sys.stderr)
+        if outcome.report.blocking and not args.drop_unsupported:
+            print("  (--drop-unsupported leaves the unsupported parts out)", file=sys.stderr)
+        return 2
+    print(f"itb port: {args.output or 'the output'} is a valid itb config", file=sys.stderr)
     return 0
 
 

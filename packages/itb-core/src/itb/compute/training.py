@@ -2,7 +2,8 @@
 labels, and the split.
 
 Rows ``[0, holdout_start)`` are for training, minus the last ``horizon`` rows before the holdout
-(their labels look into the holdout); rows ``[holdout_start, N)`` are the held-out tail.
+(their labels look into the holdout); rows ``[holdout_start, N)`` are the held-out tail. With
+``train.length`` only the last ``length`` rows of that range train (``[train_start, train_end)``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class TrainingTable:
     features: list[str]
     holdout_start: int
     train_end: int  # exclusive
+    train_start: int = 0
 
     def feature_matrix(self, rows: slice | None = None, order: Literal["c", "fortran"] = "c") -> Matrix:
         """The features as a float64 matrix; ``order="fortran"`` (column-major) is the cheaper copy
@@ -56,7 +58,8 @@ def training_table(config: PipelineConfig, features: pl.DataFrame, labels: pl.Da
     n = df.height
     holdout_start = int(n * (1 - config.train.holdout))
     train_end = max(0, holdout_start - config.label_horizon())
-    return TrainingTable(df, names, holdout_start, train_end)
+    train_start = max(0, train_end - config.train.length) if config.train.length else 0
+    return TrainingTable(df, names, holdout_start, train_end, train_start)
 
 
 #: Fewer holdout rows than this make holdout metrics noise: the run warns.
@@ -122,18 +125,21 @@ def fit_label_models(
 ) -> list[FittedModel]:
     """Fit one model per algorithm for ``label`` on the training rows of ``table`` (before the holdout
     and the label horizon; rows with an unknown label or feature are skipped)."""
-    usable = training_rows(table.df[: table.train_end], table.features, label)
-    if usable.height < MIN_TRAIN_ROWS:
+    rows = training_rows(table.df[table.train_start : table.train_end], table.features, label)
+    if rows.height < MIN_TRAIN_ROWS:
         raise DataError(
-            f"train: features.parquet/labels.parquet: only {usable.height} usable rows for label "
-            f"{label!r} (rows 0..{table.train_end} of {table.df.height} end the label horizon before "
-            f"the holdout at row {table.holdout_start}; rows need every feature and the label): "
-            "widen the data range or lower train.holdout"
+            f"train: features.parquet/labels.parquet: only {rows.height} usable rows for label "
+            f"{label!r} (rows {table.train_start}..{table.train_end} of {table.df.height} end the label "
+            f"horizon before the holdout at row {table.holdout_start}; rows need every feature and the "
+            "label): widen the data range or lower train.holdout"
         )
-    x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
-    span = (int(usable["timestamp"][0]), int(usable["timestamp"][-1]))
+    matrix = rows.select(table.features).to_numpy().astype(np.float64, copy=False)
     fitted = []
     for algorithm in algorithms:
+        # Algorithm.length: the last N usable rows, as the reference project's params.length.
+        tail = rows.height - min(rows.height, algorithm.length or rows.height)
+        usable, x = rows.slice(tail), matrix[tail:]
+        span = (int(usable["timestamp"][0]), int(usable["timestamp"][-1]))
         y = label_values(usable, label, algorithm.regression)
         started = time.perf_counter()
         model = fit_model(

@@ -197,6 +197,8 @@ def _unknown_inputs(parsed: Any, prefix: str, known: set[str], section: str, i: 
     columns = getattr(parsed, "columns", None)
     if columns is None:
         return []
+    if isinstance(columns, dict):  # talib's reference form: TA-Lib argument -> column
+        columns = list(columns.values())
     names = [columns] if isinstance(columns, str) else list(columns)
     return [
         f"{section}[{i}].config.columns" + (f"[{j}]" if not isinstance(columns, str) else "")

@@ -28,6 +28,20 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+def joined_prefix(value: str) -> str:
+    """A column or feature prefix as the reference project joins it: ``"btc"`` means ``btc_close``.
+
+    A prefix that already ends in ``_`` is kept, so ``"btc_"`` and ``"btc"`` name the same columns.
+    """
+    return value if not value or value.endswith("_") else f"{value}_"
+
+
+def as_list(value: Any) -> Any:
+    """The reference project's scalar-or-list form: a single value where a list is expected means
+    a list of that one value (``"windows": 5`` is ``[5]``). Lists and ``None`` pass unchanged."""
+    return value if value is None or isinstance(value, list | tuple | dict) else [value]
+
+
 def parse_freq(freq: str) -> timedelta:
     """Parse a candle interval: Binance style (``1m``, ``1h``) or pandas style (``1min``, ``1T``)."""
     match = _FREQ.match(freq.strip())
@@ -46,7 +60,16 @@ class DataSource(Model):
         description="A Parquet file or folder (local path or fsspec URL), or 'sample:NAME' for bundled "
         "data. Default: what `itb download` stores under <data_root>/klines/.",
     )
-    column_prefix: str = ""
+    column_prefix: str = Field(
+        default="",
+        description="Put in front of the source's columns, joined with '_' as in the reference "
+        "project ('btc' and 'btc_' both give 'btc_close').",
+    )
+
+    @field_validator("column_prefix")
+    @classmethod
+    def _join(cls, value: str) -> str:
+        return joined_prefix(value)
 
 
 class MergeConfig(Model):
@@ -74,9 +97,18 @@ class GeneratorSet(Model):
     """A feature or label set: which generator, on which source columns, with its own config."""
 
     generator: str = Field(min_length=1)
-    column_prefix: str = ""
-    feature_prefix: str = ""
+    column_prefix: str = Field(
+        default="", description="Read the inputs with this prefix, joined with '_' ('btc': 'btc_close')."
+    )
+    feature_prefix: str = Field(
+        default="", description="Put in front of every output, joined with '_' ('f': 'f_close_SMA_5')."
+    )
     config: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("column_prefix", "feature_prefix")
+    @classmethod
+    def _join(cls, value: str) -> str:
+        return joined_prefix(value)
 
 
 class SignalSet(Model):
@@ -84,25 +116,70 @@ class SignalSet(Model):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+#: What the reference project keeps in an algorithm's ``params`` next to ``train`` (hyper-parameters).
+ITB_ALGORITHM_SETTINGS = ("is_scale", "length", "is_regression")
+
+
 class Algorithm(Model):
     """A model type trained for every label; its scores are named ``<label>_<name>``."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")
-    algo: Literal["gb", "lc"] = Field(
+    algo: Literal["gb", "lc", "svc"] = Field(
         default="gb",
         description="'gb': LightGBM (a classifier, or a regressor with params.objective 'regression'); "
-        "'lc': logistic regression (scikit-learn, the optional extra itb-core[lc]).",
+        "'lc': logistic regression; 'svc': a support vector classifier with Platt probabilities "
+        "(both scikit-learn, the optional extra itb-core[lc]).",
     )
     params: dict[str, Any] = Field(default_factory=dict)
     scale: bool | None = Field(
         default=None,
         description="Standardise features (mean 0, std 1, fitted on the training rows only and saved "
-        "with the model); default: on for 'lc' (its solver needs it), off for 'gb' (trees do not).",
+        "with the model); default: on for 'lc' and 'svc' (they need it), off for 'gb' (trees do not).",
     )
+
+    length: int | None = Field(
+        default=None,
+        ge=1,
+        description="Train on at most the last N usable rows of the training range (the reference "
+        "project's params.length); default: all of them.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reference_layout(cls, data: Any) -> Any:
+        """The reference project's layout: ``params`` holds itb's own settings (``is_scale``,
+        ``length``, ``is_regression``) and ``train`` the hyper-parameters. It becomes itb's:
+        ``scale``, ``length`` and ``params`` (``is_regression`` as LightGBM's regression objective)."""
+        if isinstance(data, dict) and data.get("algo") == "nn":
+            raise ValueError(
+                "algo 'nn' (the reference project's Keras network) is not supported: use 'gb', 'lc' or 'svc'"
+            )
+        if not isinstance(data, dict) or "train" not in data:
+            return data
+        data = dict(data)
+        hyper = data.pop("train")
+        settings = data.get("params") or {}
+        if not isinstance(hyper, dict) or not isinstance(settings, dict):
+            raise ValueError("'params' and 'train' must be objects (the reference project's layout)")
+        unknown = sorted(set(settings) - set(ITB_ALGORITHM_SETTINGS))
+        if unknown:
+            raise ValueError(
+                f"with 'train' (the reference layout) 'params' takes {list(ITB_ALGORITHM_SETTINGS)}; "
+                f"move {unknown} into 'train'"
+            )
+        params = {k: v for k, v in hyper.items() if v is not None}  # null: the library's default
+        if settings.get("is_regression"):
+            params.setdefault("objective", "regression")
+        data["params"] = params
+        if "is_scale" in settings:
+            data.setdefault("scale", bool(settings["is_scale"]))
+        if settings.get("length"):
+            data.setdefault("length", settings["length"])
+        return data
 
     @property
     def scaled(self) -> bool:
-        return self.scale if self.scale is not None else self.algo == "lc"
+        return self.scale if self.scale is not None else self.algo in ("lc", "svc")
 
     @property
     def regression(self) -> bool:
@@ -112,8 +189,10 @@ class Algorithm(Model):
 
     @model_validator(mode="after")
     def _lc_is_a_classifier(self) -> Algorithm:
-        if self.algo == "lc" and "objective" in self.params:
-            raise ValueError("'lc' is a classifier: it takes no 'objective' (use algo 'gb' to regress)")
+        if self.algo in ("lc", "svc") and "objective" in self.params:
+            raise ValueError(
+                f"{self.algo!r} is a classifier: it takes no 'objective' (use algo 'gb' to regress)"
+            )
         return self
 
 
@@ -132,6 +211,13 @@ class TrainConfig(Model):
     seed: int = 42
     threads: int | None = Field(
         default=None, ge=1, description="LightGBM threads; default: the stage's thread budget."
+    )
+    length: int | None = Field(
+        default=None,
+        ge=1,
+        description="Train on the last N rows of the training range only (counted back from its end, "
+        "before the holdout and the label horizon; the reference project's train_length); "
+        "default: every row.",
     )
 
     @field_validator("labels")

@@ -123,6 +123,14 @@ def _logistic_parameters() -> set[str] | None:
     return set(LogisticRegression().get_params())
 
 
+def _svc_parameters() -> set[str] | None:
+    try:
+        from sklearn.svm import SVC
+    except ImportError:
+        return None
+    return set(SVC().get_params())
+
+
 def check_algorithm_params(config: PipelineConfig) -> list[str]:
     """Free-form ``params`` of each algorithm must be parameters its library takes."""
     problems: list[str] = []
@@ -131,7 +139,9 @@ def check_algorithm_params(config: PipelineConfig) -> list[str]:
         names = _known_params(algorithm, known)
         if names is None:
             continue
-        library = "LightGBM" if algorithm.algo == "gb" else "scikit-learn's LogisticRegression"
+        library = {"gb": "LightGBM", "lc": "scikit-learn's LogisticRegression", "svc": "scikit-learn's SVC"}[
+            algorithm.algo
+        ]
         for key in algorithm.params:
             if key not in names:
                 problems.append(f"train.algorithms[{i}].params.{key}: not a parameter of {library}")
@@ -143,6 +153,8 @@ def _known_params(algorithm: Algorithm, cache: dict[str, set[str] | None]) -> se
         if algorithm.algo == "gb":
             found = _lightgbm_parameters()
             cache["gb"] = None if found is None else found | ITB_GB_PARAMS
+        elif algorithm.algo == "svc":
+            cache["svc"] = _svc_parameters()
         else:
             cache["lc"] = _logistic_parameters()
     return cache[algorithm.algo]

@@ -31,7 +31,7 @@ import polars as pl
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
-from itb.config.models import Model, Window
+from itb.config.models import Model, Window, as_list
 from itb.generators.frames import require_columns
 from itb.generators.history import History
 from itb.generators.registry import Generator
@@ -59,6 +59,9 @@ class ItbLibConfig(Model):
     windows: list[Window] = Field(min_length=1)
     functions: list[str] | None = Field(default=None, description="Default: all of them.")
     use_differences: bool = True
+
+    # The reference project's form: a single value where a list is expected.
+    _scalars = field_validator("windows", "functions", mode="before")(as_list)
 
     @field_validator("functions")
     @classmethod

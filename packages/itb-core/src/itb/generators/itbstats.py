@@ -39,7 +39,7 @@ import polars as pl
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
-from itb.config.models import Model, Window
+from itb.config.models import Model, Window, as_list
 from itb.generators.frames import require_columns
 from itb.generators.history import History
 from itb.generators.postprocess import PostProcess, apply
@@ -70,6 +70,9 @@ class ItbStatsConfig(Model):
     functions: list[str] = Field(min_length=1)
     windows: list[Window] = Field(min_length=1)
     parameters: StatsParameters = Field(default_factory=StatsParameters)
+
+    # The reference project's form: a single value where a list is expected.
+    _scalars = field_validator("columns", "functions", "windows", mode="before")(as_list)
 
     @field_validator("functions")
     @classmethod

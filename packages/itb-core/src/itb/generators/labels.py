@@ -12,12 +12,14 @@ maxima (minima): O(N log horizon) numpy operations, no per-row or per-window Pyt
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from itb.config.models import Model
+from itb.config.models import Model, as_list
 from itb.generators.frames import require_columns
 from itb.generators.registry import Generator
 
@@ -109,6 +111,16 @@ class HighLow2Config(Model):
     horizon: int = Field(ge=1)
     names: list[str] = Field(min_length=1)
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _reference_thresholds(cls, value: Any) -> Any:
+        """A single threshold is a list of one; the sign is the function's (``low`` with -2.0 is a 2%
+        fall), as in the reference project."""
+        value = as_list(value)
+        if not isinstance(value, list):
+            return value
+        return [abs(v) if isinstance(v, int | float) else v for v in value]
+
     @model_validator(mode="after")
     def _names_match(self) -> HighLow2Config:
         if len(self.names) != len(self.thresholds):
@@ -163,19 +175,35 @@ HIGHLOW2 = Generator("highlow2", "label", HighLow2Config, highlow2, highlow2_out
 class HighLowConfig(Model):
     """``highlow``: ``function: high`` -> is max(high[t+1..t+horizon]) / close[t] - 1 >= threshold%?
     (``condition: reach``, default) or does it stay below it (``condition: stay``)? ``function: low``
-    mirrors it with the lowest low and a fall of threshold%. The last ``horizon`` rows are null."""
+    mirrors it with the lowest low and a fall of threshold%. The last ``horizon`` rows are null.
+
+    With ``horizon`` alone (no function, thresholds, names) it makes the reference project's fixed
+    set: ``high_max_<h>`` (the largest rise in %, 0 if none), ``high_10`` .. ``high_30`` (a rise of
+    at least 1.0 .. 3.0%), ``high_01`` .. ``high_05`` (every high within 0.1 .. 0.5% above the
+    close), ``low_min_<h>`` (the largest fall in %, 0 if none), ``low_01`` .. ``low_05`` (every low
+    within 0.1 .. 0.5% below) and ``low_10`` .. ``low_30`` (a fall of at least 1.0 .. 3.0%)."""
 
     columns: list[str] = Field(
         default=["close", "high", "low"], min_length=3, max_length=3, description="close, high, low"
     )
-    function: str = Field(pattern="^(high|low)$")
+    function: str | None = Field(default=None, pattern="^(high|low)$")
     condition: str = Field(default="reach", pattern="^(reach|stay)$")
-    thresholds: list[float] = Field(min_length=1, description="Percent moves, e.g. 1.0 for 1%.")
+    thresholds: list[float] | None = Field(
+        default=None, min_length=1, description="Percent moves, e.g. 1.0 for 1%."
+    )
     horizon: int = Field(ge=1)
-    names: list[str] = Field(min_length=1)
+    names: list[str] | None = Field(default=None, min_length=1)
+
+    _scalars = field_validator("thresholds", mode="before")(as_list)
 
     @model_validator(mode="after")
     def _names_match(self) -> HighLowConfig:
+        given = [k for k in ("function", "thresholds", "names") if getattr(self, k) is not None]
+        if not given:
+            return self  # the reference project's fixed set
+        if len(given) < 3:
+            raise ValueError("give function, thresholds and names together, or horizon alone")
+        assert self.names is not None and self.thresholds is not None
         if len(self.names) != len(self.thresholds):
             raise ValueError(f"names has {len(self.names)} entries, thresholds has {len(self.thresholds)}")
         if any(t <= 0 for t in self.thresholds):
@@ -194,10 +222,40 @@ def future_extreme(values: NDArray[np.float64], horizon: int, use_max: bool) -> 
     return out
 
 
+#: The reference project's fixed highlow labels: (name, threshold %, reach (>=) or stay (<=)).
+REFERENCE_HIGH = [(f"high_{round(t * 10):02d}", t, True) for t in (1.0, 1.5, 2.0, 2.5, 3.0)] + [
+    (f"high_{round(t * 10):02d}", t, False) for t in (0.1, 0.2, 0.3, 0.4, 0.5)
+]
+REFERENCE_LOW = [(f"low_{round(t * 10):02d}", t, False) for t in (0.1, 0.2, 0.3, 0.4, 0.5)] + [
+    (f"low_{round(t * 10):02d}", t, True) for t in (1.0, 1.5, 2.0, 2.5, 3.0)
+]
+
+
+def reference_highlow(close: NDArray[np.float64], high: NDArray[np.float64], low: NDArray[np.float64],
+                      horizon: int) -> dict[str, NDArray[Any]]:  # fmt: skip
+    """The reference project's fixed set (see :class:`HighLowConfig`), NaN (null) on the tail."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rise = (future_extreme(high, horizon, True) - close) / close * 100.0  # the reference's formula
+        fall = -(future_extreme(low, horizon, False) - close) / close * 100.0  # positive: a fall
+    out: dict[str, NDArray[Any]] = {f"high_max_{horizon}": np.maximum(rise, 0.0)}
+    out |= {name: rise >= t if reach else rise <= t for name, t, reach in REFERENCE_HIGH}
+    out[f"low_min_{horizon}"] = np.maximum(fall, 0.0)
+    out |= {name: fall >= t if reach else fall <= t for name, t, reach in REFERENCE_LOW}
+    return out
+
+
 def highlow(df: pl.DataFrame, cfg: HighLowConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
     close_col, high_col, low_col = (f"{column_prefix}{c}" for c in cfg.columns)
     require_columns(df, [close_col, high_col, low_col], "highlow label set")
     close = df[close_col].cast(pl.Float64).to_numpy()
+    if cfg.function is None:
+        high, low = (df[c].cast(pl.Float64).to_numpy() for c in (high_col, low_col))
+        columns = reference_highlow(close, high, low, cfg.horizon)
+        unknown = pl.Series(np.isnan(columns[f"high_max_{cfg.horizon}"]))
+        return pl.DataFrame(
+            [pl.Series(f"{feature_prefix}{k}", v).set(unknown, None) for k, v in columns.items()]
+        )
+    assert cfg.thresholds is not None and cfg.names is not None
     up = cfg.function == "high"
     extreme = future_extreme(df[(high_col if up else low_col)].cast(pl.Float64).to_numpy(), cfg.horizon, up)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -210,8 +268,17 @@ def highlow(df: pl.DataFrame, cfg: HighLowConfig, column_prefix: str, feature_pr
     return pl.DataFrame(out)
 
 
+def highlow_outputs(cfg: HighLowConfig, column_prefix: str, feature_prefix: str) -> list[str]:
+    if cfg.names is None:
+        h = cfg.horizon
+        names = [f"high_max_{h}", *(n for n, *_ in REFERENCE_HIGH)]
+        names += [f"low_min_{h}", *(n for n, *_ in REFERENCE_LOW)]
+        return [f"{feature_prefix}{name}" for name in names]
+    return [f"{feature_prefix}{name}" for name in cfg.names]
+
+
 HIGHLOW = Generator(
-    "highlow", "label", HighLowConfig, highlow, highlow2_outputs, doc=HighLowConfig.__doc__ or ""
+    "highlow", "label", HighLowConfig, highlow, highlow_outputs, doc=HighLowConfig.__doc__ or ""
 )
 
 
@@ -236,6 +303,8 @@ class TopBot2Config(Model):
     level: float = Field(gt=0, lt=1, description="Minimum move around an extremum, as a fraction.")
     tolerances: list[float] = Field(min_length=1, description="Label width: fractions of the level, (0, 1].")
     names: list[str] = Field(min_length=1)
+
+    _scalars = field_validator("tolerances", mode="before")(as_list)
 
     @model_validator(mode="after")
     def _names_match(self) -> TopBot2Config:

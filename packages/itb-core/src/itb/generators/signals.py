@@ -17,11 +17,11 @@ history its output needs (``lookback``; ``combine`` and the threshold rules: non
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from itb.config.models import Model
 from itb.generators.frames import require_columns
@@ -33,9 +33,18 @@ from itb.generators.rolling import chunks, padded, window_chunk
 class CombineConfig(Model):
     columns: list[str] = Field(min_length=2, max_length=2, description="[up score, down score]")
     names: str = "trade_score"
-    combine: Literal["difference", "relative", "max-abs"] = "difference"
+    combine: Literal["difference", "relative", "max-abs"] = Field(
+        default="max-abs",
+        description="As in the reference project: without this key, or 'no_combine', max-abs.",
+    )
     coefficient: float = 1.0
     constant: float = 0.0
+
+    @field_validator("combine", mode="before")
+    @classmethod
+    def _reference_names(cls, value: Any) -> Any:
+        """The reference project's spellings: 'no_combine' (and an empty value) mean max-abs."""
+        return "max-abs" if value in ("no_combine", "", None) else value
 
 
 def combine(df: pl.DataFrame, cfg: CombineConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
@@ -55,13 +64,26 @@ def combine(df: pl.DataFrame, cfg: CombineConfig, column_prefix: str, feature_pr
 class SmoothenConfig(Model):
     columns: str | list[str] = Field(description="One score, or several averaged row-wise first.")
     names: str = "trade_score_smooth"
-    window: int | None = Field(
-        default=None, ge=1, description="Rows (rolling) or span (ewm); none: no smoothing."
+    window: int | float | None = Field(
+        default=None,
+        ge=1,
+        description="Rows (rolling) or span (ewm); none: no smoothing. A float window means ewm, as in "
+        "the reference project.",
     )
     method: Literal["rolling", "ewm"] = "rolling"
     point_threshold: float | None = Field(
         default=None, description="Turn the mean into 1.0 where it reaches this value, else 0.0."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _float_window_is_ewm(cls, data: Any) -> Any:
+        """The reference project smooths with an exponential mean when ``window`` is a float."""
+        if isinstance(data, dict) and isinstance(data.get("window"), float):
+            if data.get("method", "ewm") != "ewm":
+                raise ValueError("a float window is an ewm span; give an integer window for 'rolling'")
+            data = {**data, "method": "ewm"}
+        return data
 
 
 def _rolling_mean(values: np.ndarray, window: int, least: int) -> np.ndarray:
@@ -83,10 +105,10 @@ def smoothen(df: pl.DataFrame, cfg: SmoothenConfig, column_prefix: str, feature_
     if cfg.point_threshold is not None:
         score = pl.when(score.is_null()).then(None).otherwise((score >= cfg.point_threshold).cast(pl.Float64))
     if cfg.window is not None and cfg.window > 1:
-        least = max(1, cfg.window // 2)
+        least = max(1, int(cfg.window // 2))
         if cfg.method == "rolling":
             values = df.select(score.alias("s"))["s"].to_numpy().astype(np.float64)
-            smooth = _rolling_mean(values, cfg.window, least)
+            smooth = _rolling_mean(values, int(cfg.window), least)
             return pl.DataFrame([pl.Series(cfg.names, smooth).fill_nan(None)])
         # An exponential mean restarts after a missing row, exactly as at the data start (so a
         # value depends on the rows since the last gap only; see ``lookback``).
@@ -101,8 +123,8 @@ def smoothen_lookback(cfg: SmoothenConfig) -> History:
     if cfg.window is None or cfg.window <= 1:
         return History()
     if cfg.method == "rolling":
-        return History(rows=cfg.window - 1)
-    return History(rows=max(1, cfg.window // 2) - 1, warmup=decay_rows(2.0 / (cfg.window + 1)))
+        return History(rows=int(cfg.window) - 1)
+    return History(rows=max(1, int(cfg.window // 2)) - 1, warmup=decay_rows(2.0 / (cfg.window + 1)))
 
 
 class ThresholdParameters(Model):

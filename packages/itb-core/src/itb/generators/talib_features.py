@@ -44,7 +44,7 @@ import numpy as np
 import polars as pl
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from itb.config.models import Model, Window
+from itb.config.models import Model, Window, as_list
 from itb.generators import indicators as ind
 from itb.generators.frames import require_columns
 from itb.generators.history import History, decay_rows
@@ -177,13 +177,25 @@ class FunctionEntry(Model):
 
 
 class TalibConfig(Model):
-    columns: list[str] | None = Field(default=None, description="Inputs of single-series functions.")
+    columns: list[str] | dict[str, str] | None = Field(
+        default=None,
+        description="Inputs of single-series functions; or, as in the reference project, TA-Lib "
+        "arguments -> columns for every function ({'high': 'high', 'low': 'low', 'close': 'close'}: "
+        "high_low_close_ATR_14).",
+    )
     functions: list[str | FunctionEntry] = Field(min_length=1)
     windows: list[Window] | None = Field(default=None, description="Each becomes a function's timeperiod.")
-    names: list[str] | None = Field(
-        default=None, description="Explicit output names, one per generated column, in order."
+    names: list[str] | str | None = Field(
+        default=None,
+        description="Explicit output names, one per generated column, in order; a string is put "
+        "between the function and the window as in the reference project (close_SMA_<names>_5).",
     )
     parameters: PostProcess | None = None
+
+    @field_validator("columns", "functions", "windows", mode="before")
+    @classmethod
+    def _scalars(cls, value: Any) -> Any:
+        return as_list(value)
 
     @field_validator("functions")
     @classmethod
@@ -218,6 +230,19 @@ def _period_suffix(spec: Spec, params: dict[str, Any]) -> str:
     return "_" + "_".join(periods) if periods else ""
 
 
+def _argument_sources(name: str, spec: Spec, mapping: dict[str, str], prefix: str) -> tuple[list[str], str]:
+    """The reference project's ``columns`` dict (TA-Lib argument -> column): the call's inputs in
+    the function's order (by argument name, else in the dict's order) and the name stem, the columns
+    joined with ``_`` (``high_low_close_``)."""
+    if set(spec.inputs) <= set(mapping):
+        columns = [mapping[i] for i in spec.inputs]
+    elif len(mapping) == len(spec.inputs):
+        columns = list(mapping.values())
+    else:
+        raise ValueError(f"{name} takes the inputs {list(spec.inputs)}; 'columns' gives {list(mapping)}")
+    return [f"{prefix}{c}" for c in columns], prefix + "_".join(mapping.values()) + "_"
+
+
 def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Call]:
     calls: list[Call] = []
     for position, entry in enumerate(cfg.functions):
@@ -225,8 +250,12 @@ def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Cal
         spec = get_spec(name)
         explicit = {} if isinstance(entry, str) else dict(entry.model_extra or {})
         entry_columns = None if isinstance(entry, str) else entry.columns
+        argument_stem = None
         # Which input columns: one call per config column for single-series functions.
-        if spec.inputs == ("real",):
+        if isinstance(cfg.columns, dict) and entry_columns is None:
+            sources, argument_stem = _argument_sources(name, spec, cfg.columns, column_prefix)
+            source_sets = [sources]
+        elif spec.inputs == ("real",):
             columns = entry_columns or cfg.columns
             if not columns:
                 raise ValueError(f"{name} needs input columns: set 'columns'")
@@ -248,7 +277,9 @@ def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Cal
         else:
             param_sets = [{**spec.params, **explicit}]
         for sources in source_sets:
-            if spec.inputs == ("real",):
+            if argument_stem is not None:
+                stem = argument_stem
+            elif spec.inputs == ("real",):
                 stem = f"{sources[0]}_"
             elif spec.inputs == ("real0", "real1"):
                 stem = f"{sources[0]}_{sources[1]}_"
@@ -261,7 +292,9 @@ def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Cal
                 suffix = _period_suffix(spec, params)
                 names = [f"{feature_prefix}{stem}{label}{suffix}" for label in labels]
                 calls.append(Call(name, spec, sources, params, names, (position, tuple(sources))))
-    if cfg.names is not None:
+    if isinstance(cfg.names, str):
+        _name_infix(calls, cfg.names, feature_prefix)
+    elif cfg.names is not None:
         total = sum(len(c.names) for c in calls)
         if len(cfg.names) != total:
             raise ValueError(f"names has {len(cfg.names)} entries but {total} features are generated")
@@ -269,6 +302,17 @@ def _plan(cfg: TalibConfig, column_prefix: str, feature_prefix: str) -> list[Cal
         for call in calls:
             call.names = [next(it) for _ in call.names]
     return calls
+
+
+def _name_infix(calls: list[Call], infix: str, feature_prefix: str) -> None:
+    """The reference project's string ``names``: ``<src>_<NAME>_<infix>_<window>`` for a windowed
+    call, the string itself for a call without a window."""
+    for call in calls:
+        suffix = _period_suffix(call.spec, call.params)
+        if call.spec.windowed:
+            call.names = [n.removesuffix(suffix) + f"_{infix}{suffix}" for n in call.names]
+        else:
+            call.names = [f"{feature_prefix}{infix}" for _ in call.names]
 
 
 def _ema_alpha(period: int) -> float:

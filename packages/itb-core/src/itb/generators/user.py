@@ -2,9 +2,11 @@
 
 The function receives the table and the set's ``config`` dict and returns a table of new columns
 with the same number of rows (polars, or pandas if its first parameter is annotated as a pandas
-DataFrame). Declare the columns it makes in ``config["outputs"]`` so that ``itb validate`` can
-check references to them; undeclared columns are accepted at run time. A signal function may list
-the columns it reads in ``config["columns"]``, which ``itb validate`` checks like a built-in's.
+DataFrame). A function written for the reference project, ``fn(df, config, global_config,
+model_store) -> (df, names)``, is recognised by its four parameters and gets a pandas table.
+Declare the columns it makes in ``config["outputs"]`` so that ``itb validate`` can check references
+to them; undeclared columns are accepted at run time. A signal function may list the columns it
+reads in ``config["columns"]``, which ``itb validate`` checks like a built-in's.
 """
 
 from __future__ import annotations
@@ -53,6 +55,33 @@ def _wants_pandas(fn: Callable[..., Any]) -> bool:
     return "pandas" in annotation or "pd." in annotation
 
 
+#: The reference project's user function: ``fn(df, config, global_config, model_store) -> (df, names)``.
+REFERENCE_PARAMETERS = 4
+
+
+def is_reference_style(fn: Callable[..., Any]) -> bool:
+    """A function written for the reference project: four positional parameters (pandas table,
+    set config, global config, model store); it returns the table and the names of its new columns."""
+    params = [
+        p for p in inspect.signature(fn).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]  # fmt: skip
+    return len(params) == REFERENCE_PARAMETERS
+
+
+def run_reference_style(fn: Callable[..., Any], df: pl.DataFrame, config: dict[str, Any]) -> pl.DataFrame:
+    """Call a reference-project function on a pandas copy of ``df`` and keep the columns it names.
+
+    It gets no global config (an empty dict) and no model store (None): itb passes a set's settings
+    in its own ``config``, and a function that needs trained state belongs in a train stage."""
+    result = fn(df.to_pandas(), config, {}, None)
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise DataError(f"{fn.__qualname__}: expected (df, names), as reference project functions return")
+    table, names = result
+    names = [names] if isinstance(names, str) else list(names)
+    return to_polars(table[names])
+
+
 class UserFunction:
     """Adapts ``fn(df, config) -> new columns`` to the generator calling convention."""
 
@@ -65,8 +94,10 @@ class UserFunction:
 
     def run(self, df: pl.DataFrame, cfg: UserConfig, column_prefix: str, feature_prefix: str) -> pl.DataFrame:
         config = cfg.model_dump(exclude={"outputs"}, exclude_unset=True)
-        result = self.fn(df.to_pandas() if _wants_pandas(self.fn) else df, config)
-        out = to_polars(result)
+        if is_reference_style(self.fn):
+            out = run_reference_style(self.fn, df, config)
+        else:
+            out = to_polars(self.fn(df.to_pandas() if _wants_pandas(self.fn) else df, config))
         if out.height != df.height:
             raise DataError(
                 f"user function {self.reference!r} returned {out.height} rows, expected {df.height}"

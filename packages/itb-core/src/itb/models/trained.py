@@ -1,4 +1,5 @@
-"""Fitting, saving and loading the models of ``train.algorithms``: ``gb`` (LightGBM) and ``lc``.
+"""Fitting, saving and loading the models of ``train.algorithms``: ``gb`` (LightGBM), ``lc`` and
+``svc`` (scikit-learn, stored as data: :mod:`itb.models.svm`).
 
 One interface for train, predict and the walk-forward steps, so that a rolling step fits exactly the
 model ``train`` would on the same rows. Models are stored without pickle:
@@ -28,6 +29,7 @@ from itb.config.models import Algorithm
 from itb.errors import ConfigError, DataError
 from itb.models.additive import Additive, compile_additive, compile_model_text
 from itb.models.lgbm import import_lightgbm
+from itb.models.svm import SupportVectors, fit_svc
 from itb.storage.store import Storage, WriteResult
 
 Matrix = NDArray[np.float64]
@@ -111,6 +113,7 @@ class TrainedModel:
     model_text: str | None = None  # gb, loaded: LightGBM's text model
     coef: Matrix | None = None  # lc
     intercept: float = 0.0
+    svm: SupportVectors | None = None  # svc
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -147,6 +150,8 @@ class TrainedModel:
             if additive is not None and x.ndim == 2 and x.shape[1] == additive.num_features:
                 return additive.predict(x)  # booster.predict's result within 1e-12, many times faster
             return np.asarray(self.lightgbm_booster().predict(x, num_threads=threads), dtype=np.float64)
+        if self.svm is not None:
+            return self.svm.probabilities(x)
         assert self.coef is not None
         return 1.0 / (1.0 + np.exp(-(x @ self.coef + self.intercept)))
 
@@ -163,6 +168,8 @@ class TrainedModel:
         if self.algorithm.algo == "gb":
             text = without_thread_count(self.lightgbm_booster().model_to_string())
             written[datasets.model_text(self.name)] = storage.write_text(datasets.model_text(self.name), text)
+        elif self.svm is not None:
+            meta.update(svm=self.svm.as_dict())
         else:
             assert self.coef is not None
             meta.update(coef=self.coef.tolist(), intercept=self.intercept)
@@ -204,11 +211,15 @@ def fit_model(
         saved = {k: v for k, v in params.items() if k != "num_threads"}  # speed, not the model
         meta = {"params": saved, "num_boost_round": rounds, "lightgbm_version": lgb.__version__}
         return TrainedModel(name, algorithm, features, scaler, booster=booster, meta=meta)
-    linear = _import_sklearn_linear()
-    params = {**LC_DEFAULTS, **algorithm.params, "random_state": seed}
     classes = np.unique(y)
     if classes.size < 2:
         raise DataError(f"{name}: the training rows hold one class only ({classes.tolist()})")
+    if algorithm.algo == "svc":
+        svm, used = fit_svc(xs, y.astype(bool), algorithm.params, seed)
+        meta = {"params": used, "vectors": int(svm.vectors.shape[0]), "sklearn_version": _sklearn_version()}
+        return TrainedModel(name, algorithm, features, scaler, svm=svm, meta=meta)
+    linear = _import_sklearn_linear()
+    params = {**LC_DEFAULTS, **algorithm.params, "random_state": seed}
     model = linear.LogisticRegression(**params)
     model.fit(xs, y.astype(bool))
     meta = {"params": params, "iterations": int(np.max(model.n_iter_)), "sklearn_version": _sklearn_version()}
@@ -226,6 +237,9 @@ def load_model(storage: Storage, name: str) -> TrainedModel:
     if algorithm.algo == "gb":
         text = storage.read_bytes(datasets.model_text(name)).decode()
         return TrainedModel(name, algorithm, meta["features"], scaler, model_text=text, meta=meta)
+    if algorithm.algo == "svc":
+        svm = SupportVectors.from_dict(meta["svm"])
+        return TrainedModel(name, algorithm, meta["features"], scaler, svm=svm, meta=meta)
     return TrainedModel(
         name, algorithm, meta["features"], scaler, coef=np.asarray(meta["coef"], dtype=np.float64),
         intercept=float(meta["intercept"]), meta=meta,
