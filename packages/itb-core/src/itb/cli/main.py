@@ -19,6 +19,7 @@ from typing import Any
 
 from itb import __version__
 from itb.errors import ItbError
+from itb.serve.arguments import add_serve_arguments
 from itb.threads import budget_from_env, set_default_thread_env
 
 STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "predict_rolling", "signals",
@@ -96,6 +97,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "--no-archive", action="store_true", help="use only the REST API, not the monthly archives"
     )
 
+    add_serve_arguments(sub.add_parser("serve", help="replay klines through the live engine; audit its log"))
+
     validate = sub.add_parser("validate", help="check a config (structure, generators, data files)")
     validate.add_argument("config")
 
@@ -171,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plugins()
         if args.command == "runs":
             return _runs(args)
+        if args.command == "serve":
+            return _serve(args)
     except ItbError as exc:
         print(f"itb: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -363,6 +368,12 @@ def _validate(args: argparse.Namespace) -> int:
         f"label sets, {len(config.train.labels) * len(config.train.algorithms)} models)"
     )
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from itb.serve.cli import serve_command
+
+    return serve_command(args)
 
 
 def _plugins() -> int:

@@ -125,7 +125,9 @@ class SymbolEngine:
             raise DataError("serve: a step needs at least one new candle")
         self._check_raster(candles)
         new = candles.height
-        window = candles if self._candles is None else pl.concat([self._candles, candles], how="vertical_relaxed")
+        window = candles
+        if self._candles is not None:
+            window = pl.concat([self._candles, candles], how="vertical_relaxed")
         features = apply_feature_sets(window, self.spec.feature_sets).tail(new)
         scores = self.models.score(features.select(self.spec.model_features))
         fresh = candles.select("timestamp", "close").with_columns(
@@ -136,8 +138,8 @@ class SymbolEngine:
         self._candles = window.tail(self.spec.candle_rows)
         self._scored = scored.tail(self.spec.score_rows)
         self._last = int(candles["timestamp"][-1])
-        return pl.concat([fresh.select("timestamp", "close"), features, fresh.drop("timestamp", "close"), signals],
-                         how="horizontal")  # fmt: skip
+        parts = [fresh.select("timestamp", "close"), features, fresh.drop("timestamp", "close"), signals]
+        return pl.concat(parts, how="horizontal")
 
     def _check_raster(self, candles: pl.DataFrame) -> None:
         stamps = candles["timestamp"]
