@@ -24,12 +24,19 @@ from itb.serve.audit import TOLERANCE, audit_symbol
 from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.live_log import LOG_COLUMNS, LiveLog
 from itb.serve.models import load_serving_models
+from itb.serve.output_sets import ConfiguredOutputs
 from itb.serve.replay import replay_symbol
+from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
 from itb.storage import Storage
 
 from tests.conftest import itb, load_default_config, write_config
 
 DAY = "2024-03-30"
+BANDS: dict[str, Any] = {
+    "score_column_names": ["trade_score"],
+    "positive_bands": [{"edge": 0.02, "text": "flat"}, {"edge": 0.05, "frequency": 30, "text": "up"}],
+    "negative_bands": [{"edge": -0.02, "text": "flat"}, {"edge": -0.05, "frequency": 30, "text": "down"}],
+}
 FAST = {"ITB_FSYNC": "0"}
 
 
@@ -53,6 +60,7 @@ def config_data(root: Path) -> dict[str, Any]:
     data["data_root"] = str(root)
     data["merge"] = {"gaps": "fill", "start": "2024-03-09T00:00:00Z", "end": "2024-04-01T00:00:00Z"}
     data["train"]["algorithms"][0]["params"] = {"num_boost_round": 30}
+    data["output_sets"] = [{"generator": "score_notification_model", "config": BANDS}]
     return data
 
 
@@ -129,6 +137,8 @@ def test_replay_a_day_then_audit_finds_zero_differences(trained: Path) -> None:
     done = itb("serve", str(trained), "--replay", DAY, "2024-03-31", env=FAST)
     assert done.returncode == 0, done.stderr
     assert "1440 candles replayed" in done.stdout, done.stdout
+    notes = [line for line in done.stdout.splitlines() if " BTCUSDT " in line and " score " in line]
+    assert notes, done.stdout  # the config's score_notification_model printed its messages
     log = pl.read_parquet(root / datasets.live_day("BTCUSDT", DAY))
     assert log.height == 1440 and log["timestamp"].is_unique().all()
     assert log["timestamp"][0] == ms(DAY)
@@ -214,3 +224,25 @@ def test_serve_bad_arguments_exit_2(trained: Path, args: list[str], message: str
     done = itb("serve", str(trained), *args)
     assert done.returncode == 2
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def notifier(sent: list[str]) -> ConfiguredOutputs:
+    config = ScoreNotificationConfig.model_validate(BANDS)
+    return ConfiguredOutputs([("0:score_notification_model", ScoreNotifier(config, sent.append))])
+
+
+def test_output_state_survives_a_restart(served: PipelineConfig, tmp_path: Path) -> None:
+    whole: list[str] = []
+    start, end = ms("2024-03-31T17:00"), ms("2024-03-31T20:00")
+    replay_symbol(served, Storage(served.data_root), start, end, outputs=notifier(whole))
+    assert len(whole) >= 3, whole
+
+    other = served.model_copy(update={"data_root": str(tmp_path / "other")})
+    shutil.copytree(served.data_root, other.data_root, ignore=shutil.ignore_patterns("live"))
+    storage = Storage(other.data_root)
+    split: list[str] = []
+    replay_symbol(other, storage, start, ms("2024-03-31T18:30"), outputs=notifier(split))
+    state = LiveLog(storage, "BTCUSDT").state()
+    assert state is not None and set(state.outputs) == {"0:score_notification_model"}
+    replay_symbol(other, storage, start, end, outputs=notifier(split))  # a new process: state restored
+    assert split == whole

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from itb.errors import ConfigError
 from itb.runs.runner import resolve_data_root
 from itb.serve.audit import TOLERANCE, AuditReport, audit_symbol
 from itb.serve.live_log import utc_day
+from itb.serve.output_sets import configured_outputs
 from itb.serve.replay import ReplayReport, replay_symbol
 from itb.storage.store import Storage
 
@@ -85,7 +87,13 @@ def _serve(path: str, args: argparse.Namespace) -> int:
         raise ConfigError(f"--replay: TO ({args.replay[1]}) must be after FROM ({args.replay[0]})")
     for config in _symbol_configs(load_config(path), args.data_root, args.symbols):
         sinks = [] if args.quiet or args.log_format == "json" else [ConsoleSignals(config.symbol)]
-        report = replay_symbol(config, Storage(config.data_root), start, end, sinks)
+        outputs = configured_outputs(config)
+        for note in outputs.skipped:
+            print(f"itb serve: {note}", file=sys.stderr)
+        try:
+            report = replay_symbol(config, Storage(config.data_root), start, end, sinks, outputs)
+        finally:
+            outputs.close()
         if args.log_format == "json":
             fields = {"symbol": report.symbol, "processed": report.processed,
                       "already_logged": report.already_logged, "compute_ms_p50": report.percentile(50),

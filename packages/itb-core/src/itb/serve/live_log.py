@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from itb import datasets
 from itb.storage.store import Storage
@@ -44,6 +44,8 @@ class ServeState(BaseModel):
     #: Open time (ms) of the last candle processed and logged.
     last_timestamp: int
     model_key: str
+    #: The outputs' state after that candle, by ``<index>:<kind>`` (see :mod:`itb.serve.output_sets`).
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
 def utc_day(ms: int) -> str:
@@ -103,7 +105,9 @@ class LiveLog:
         self._day, self._frame, self._dirty = day, frame, False
         return frame
 
-    def append(self, rows: pl.DataFrame, model_key: str) -> int:
+    def append(
+        self, rows: pl.DataFrame, model_key: str, outputs: Mapping[str, dict[str, Any]] | None = None
+    ) -> int:
         """Log ``rows`` (sorted by time; may span days), then the state; returns rows added."""
         self._appended = 0
         if rows.height == 0:
@@ -124,7 +128,12 @@ class LiveLog:
             self._appended = new.height
             self.storage.write_parquet(datasets.live_day(self.symbol, day), self._frame)
             self._dirty = False
-        state = ServeState(symbol=self.symbol, last_timestamp=int(rows["timestamp"][-1]), model_key=model_key)
+        state = ServeState(
+            symbol=self.symbol,
+            last_timestamp=int(rows["timestamp"][-1]),
+            model_key=model_key,
+            outputs=dict(outputs or {}),
+        )
         self.storage.write_json(datasets.live_state(self.symbol), state.model_dump(mode="json"))
         return added
 

@@ -1,10 +1,11 @@
 """Replay: the serving loop driven by a simulated clock over stored klines, as fast as it can.
 
 Each candle of ``[FROM, TO)`` is one tick: its close is "now"; the tick takes the candle (``fetch``),
-steps the engine (``compute``), logs the row (:class:`~itb.serve.live_log.LiveLog`) and hands it to
-the outputs. The candles are the config's data sources merged exactly as the merge stage merges
-them, so the replayed rows must equal the batch outputs (see :mod:`itb.serve.audit`). A replay
-continues after the last logged candle: restarted, it neither loses nor repeats one.
+steps the engine (``compute``), hands the row to the outputs and logs it
+(:class:`~itb.serve.live_log.LiveLog`). The candles are the config's data sources merged exactly as
+the merge stage merges them, so the replayed rows must equal the batch outputs (see
+:mod:`itb.serve.audit`). A replay continues after the last logged candle: restarted, it neither
+loses nor repeats one.
 
 Timings per row (ms, wall clock): ``fetch_ms`` taking the candle, ``compute_ms`` the engine step,
 ``latency_ms`` candle in hand to row persisted, ``close_lag_ms`` tick start (the simulated close) to
@@ -26,6 +27,7 @@ from itb.config.models import PipelineConfig
 from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.live_log import LiveLog
 from itb.serve.models import load_serving_models
+from itb.serve.output_sets import ConfiguredOutputs
 from itb.storage.sources import read_source
 from itb.storage.store import Storage
 
@@ -78,15 +80,25 @@ def replay_symbol(
     start_ms: int,
     end_ms: int,
     sinks: Sequence[RowSink] = (),
+    outputs: ConfiguredOutputs | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> ReplayReport:
-    """Replay ``config.symbol``'s candles opening in ``[start_ms, end_ms)`` into its live log."""
+    """Replay ``config.symbol``'s candles opening in ``[start_ms, end_ms)`` into its live log.
+
+    Each row goes to ``sinks`` and ``outputs`` (with a ``symbol`` key) before it is logged; the
+    outputs' state is logged with it and restored from the last logged state first, so after a
+    restart an output continues where it was (a candle whose row was not logged yet is processed,
+    and delivered, again: at least once)."""
+    outputs = outputs or ConfiguredOutputs()
     spec = serve_spec(config)
     serving = load_serving_models(config, storage, spec)
     candles = read_candles(config)
     log = LiveLog(storage, config.symbol)
     report = ReplayReport(config.symbol)
     last = log.last_timestamp()
+    state = log.state()
+    if state is not None:
+        outputs.restore(state.outputs)
     first = start_ms if last is None or last < start_ms else last + spec.freq_ms
     stamp = pl.col("timestamp")
     report.already_logged = candles.filter((stamp >= start_ms) & (stamp < min(first, end_ms))).height
@@ -112,15 +124,16 @@ def replay_symbol(
             latency_ms=pl.lit((computed - in_hand) * 1000),
             close_lag_ms=pl.lit((computed - tick) * 1000),
         )
-        log.append(row, engine.model_key)
+        delivered = {"symbol": config.symbol, **row.row(0, named=True)}
+        for sink in (*sinks, *(out for _, out in outputs.outputs)):
+            sink.send(delivered)
+        log.append(row, engine.model_key, outputs.snapshots())
         persisted = clock()
         log.amend_last(
             {"latency_ms": (persisted - in_hand) * 1000, "close_lag_ms": (persisted - tick) * 1000}
         )
         report.compute_ms.append(compute_ms)
         rows.append(row)
-        for sink in sinks:
-            sink.send(row.row(0, named=True))
     log.flush()
     report.seconds = clock() - started
     report.processed = todo.height
