@@ -113,6 +113,7 @@ def test_engine_one_candle_at_a_time_equals_the_batch_outputs(served: PipelineCo
     assert rows["high_10_gb"].null_count() == 0  # past the warm-up: every row scored
     print("max relative difference per column:", max(worst.values()))
     assert max(worst.values()) <= TOLERANCE, worst
+    assert engine.held_rows == (spec.candle_rows, spec.score_rows) == (59, 0)  # bounded: SMA/slope 60
 
     # Several candles per step (a backfill) give the same rows as one at a time.
     again = SymbolEngine(spec, serving.models, serving.key)
@@ -173,7 +174,7 @@ def test_restarted_replay_continues_without_loss_or_doubling(served: PipelineCon
     assert log["timestamp"].to_list() == expected.to_list()
     assert storage.read_json(state_name)["last_timestamp"] == ms("2024-03-31T03:59")
     report = audit_symbol(served, storage, "2024-03-31")
-    assert (report.rows, report.covered, report.differences) == (240, 240, [])
+    assert (report.rows, report.covered, report.differences, report.other_model_rows) == (240, 240, [], 0)
     assert not report.failed
 
 
@@ -218,6 +219,7 @@ def test_serve_refuses_missing_models_and_models_of_other_features(trained: Path
         (["--replay", "2024-03-31", "2024-03-30"], "TO (2024-03-30) must be after FROM"),
         (["--replay", "2024-03-31", "tomorrow"], "'tomorrow' is not a UTC day"),
         ([], "live mode (candles from an exchange) is not built yet"),
+        (["--replay", "2025-01-01", "2025-01-02"], "cover 2024-03-09T00:00:00Z .. 2024-03-31T23:59:00Z"),
     ],
 )
 def test_serve_bad_arguments_exit_2(trained: Path, args: list[str], message: str) -> None:

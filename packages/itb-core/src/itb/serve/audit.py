@@ -21,8 +21,9 @@ from itb import datasets
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.models.trained import model_name
-from itb.serve.engine import feature_columns
+from itb.serve.engine import feature_columns, serve_spec
 from itb.serve.live_log import LOG_COLUMNS, LiveLog
+from itb.serve.models import load_serving_models
 from itb.storage.store import Storage
 
 #: Largest relative difference that counts as equal.
@@ -49,6 +50,9 @@ class AuditReport:
     covered: int = 0
     columns: int = 0
     differences: list[Difference] = field(default_factory=list)
+    #: Logged rows scored by other models than the data root holds now (a retrain since): their
+    #: scores and signals are expected to differ from the batch outputs of the new models.
+    other_model_rows: int = 0
 
     @property
     def max_relative(self) -> float:
@@ -116,6 +120,8 @@ def audit_symbol(config: PipelineConfig, storage: Storage, day: str | None = Non
         datasets.SIGNALS: signals,
     }
     report = AuditReport(config.symbol, days, rows=live.height, columns=sum(len(c) for c in tables.values()))
+    current = load_serving_models(config, storage, serve_spec(config)).key
+    report.other_model_rows = live.filter(pl.col("model_key") != current).height
     for name, columns in tables.items():
         batch = storage.read_parquet(name).filter(pl.col("timestamp").is_in(stamps))
         if name == datasets.FEATURES:

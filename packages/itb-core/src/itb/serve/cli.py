@@ -118,6 +118,11 @@ def _audit_lines(report: AuditReport) -> list[str]:
         )
     if len(report.differences) > SHOWN_DIFFERENCES:
         lines.append(f"  ... {len(report.differences) - SHOWN_DIFFERENCES} more")
+    if report.other_model_rows:
+        lines.append(
+            f"  {report.other_model_rows} rows were scored by other models than the data root holds now "
+            "(retrained since): their scores and signals differ from the new batch outputs"
+        )
     if report.covered == 0:
         lines.append(
             "  no logged row is in the batch outputs: nothing was checked (run `itb run` over the range)"

@@ -105,6 +105,14 @@ class SymbolEngine:
         """Open time (ms) of the last candle stepped, None before the first."""
         return self._last
 
+    @property
+    def held_rows(self) -> tuple[int, int]:
+        """(candles, scored rows) kept between steps: at most (``candle_rows``, ``score_rows``)."""
+        return (
+            0 if self._candles is None else self._candles.height,
+            0 if self._scored is None else self._scored.height,
+        )
+
     def use_models(self, models: ModelSet, model_key: str) -> None:
         """Score the next step's rows with other models (called between steps, never within one)."""
         self.models = models

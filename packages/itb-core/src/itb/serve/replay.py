@@ -22,8 +22,9 @@ from typing import Any, Protocol
 import numpy as np
 import polars as pl
 
-from itb.compute.merge import SourceFrame, merge_sources
+from itb.compute.merge import SourceFrame, iso, merge_sources
 from itb.config.models import PipelineConfig
+from itb.errors import DataError
 from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.live_log import LiveLog
 from itb.serve.models import load_serving_models
@@ -93,6 +94,13 @@ def replay_symbol(
     spec = serve_spec(config)
     serving = load_serving_models(config, storage, spec)
     candles = read_candles(config)
+    stamp = pl.col("timestamp")
+    if candles.filter((stamp >= start_ms) & (stamp < end_ms)).height == 0:
+        first_ms, last_ms = int(candles["timestamp"][0]), int(candles["timestamp"][-1])
+        raise DataError(
+            f"{config.symbol}: no candles to replay in {iso(start_ms)} .. {iso(end_ms)}: the config's "
+            f"data sources cover {iso(first_ms)} .. {iso(last_ms)}"
+        )
     log = LiveLog(storage, config.symbol)
     report = ReplayReport(config.symbol)
     last = log.last_timestamp()
@@ -100,7 +108,6 @@ def replay_symbol(
     if state is not None:
         outputs.restore(state.outputs)
     first = start_ms if last is None or last < start_ms else last + spec.freq_ms
-    stamp = pl.col("timestamp")
     report.already_logged = candles.filter((stamp >= start_ms) & (stamp < min(first, end_ms))).height
     todo = candles.filter((stamp >= first) & (stamp < end_ms))
     engine = SymbolEngine(spec, serving.models, serving.key)
