@@ -1,13 +1,16 @@
 """The score_notification_model output: bands, band-change and frequency messages, state that
-survives a restart; and how a config's output_sets become outputs (validation, unknown kinds)."""
+survives a restart; how a config's output_sets become outputs (validation, unknown kinds); which
+symbols and data roots a config serves."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
+from itb.serve.cli import symbol_configs
 from itb.serve.output_sets import configured_outputs
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier, band_of
 
@@ -109,3 +112,21 @@ def test_output_sets_are_validated_and_unknown_kinds_refused() -> None:
         configured_outputs(config_with_outputs([{"generator": "score_notification_model", "config": typo}]))
     with pytest.raises(ConfigError, match=r"output_sets\[0\]\.generator: unknown output 'pager'"):
         configured_outputs(config_with_outputs([{"generator": "pager", "config": {}}]))
+
+
+def test_symbol_configs_serve_each_symbol_from_the_root_it_was_trained_into(tmp_path: Path) -> None:
+    data = {**load_default_config(), "symbols": ["BTCUSDT", "ETHUSDT"], "data_root": str(tmp_path)}
+    config = PipelineConfig.model_validate(data)
+    served = symbol_configs(config, None, None)
+    assert [(c.symbol, c.data_root) for c in served] == [
+        ("BTCUSDT", f"{tmp_path}/BTCUSDT"),
+        ("ETHUSDT", f"{tmp_path}/ETHUSDT"),
+    ]
+    assert [c.symbol for c in symbol_configs(config, "/elsewhere", ["ETHUSDT"])] == ["ETHUSDT"]
+    assert symbol_configs(config, "/elsewhere", ["ETHUSDT"])[0].data_root == "/elsewhere/ETHUSDT"
+    with pytest.raises(ConfigError, match="--symbols: 'SOLUSDT' is not a symbol of the config"):
+        symbol_configs(config, None, ["SOLUSDT"])
+    single = PipelineConfig.model_validate({**load_default_config(), "data_root": str(tmp_path)})
+    assert [(c.symbol, c.data_root) for c in symbol_configs(single, None, None)] == [
+        ("BTCUSDT", str(tmp_path))
+    ]

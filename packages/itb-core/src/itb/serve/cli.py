@@ -32,9 +32,11 @@ def _day_ms(text: str, option: str) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _symbol_configs(
+def symbol_configs(
     config: PipelineConfig, data_root: str | None, only: list[str] | None
 ) -> list[PipelineConfig]:
+    """The single-symbol configs to serve (``--symbols`` picks some), each with the data root
+    ``itb run`` trained it into (``<data_root>/<SYMBOL>`` for a config with ``symbols``)."""
     root = resolve_data_root(config, data_root)
     config = config.model_copy(update={"data_root": root})
     symbols = config.symbols or [config.symbol]
@@ -85,7 +87,7 @@ def _serve(path: str, args: argparse.Namespace) -> int:
     start, end = _day_ms(args.replay[0], "--replay FROM"), _day_ms(args.replay[1], "--replay TO")
     if end <= start:
         raise ConfigError(f"--replay: TO ({args.replay[1]}) must be after FROM ({args.replay[0]})")
-    for config in _symbol_configs(load_config(path), args.data_root, args.symbols):
+    for config in symbol_configs(load_config(path), args.data_root, args.symbols):
         sinks = [] if args.quiet or args.log_format == "json" else [ConsoleSignals(config.symbol)]
         outputs = configured_outputs(config)
         for note in outputs.skipped:
@@ -134,7 +136,7 @@ def _audit(path: str, args: argparse.Namespace) -> int:
     if args.day is not None:
         utc_day(_day_ms(args.day, "--day"))
     failed = False
-    for config in _symbol_configs(load_config(path), args.data_root, args.symbols):
+    for config in symbol_configs(load_config(path), args.data_root, args.symbols):
         report = audit_symbol(config, Storage(config.data_root), args.day)
         failed = failed or report.failed
         if args.log_format == "json":
