@@ -1,18 +1,23 @@
 """The score_notification_model output: bands, band-change and frequency messages, state that
 survives a restart; how a config's output_sets become outputs (validation, unknown kinds); which
-symbols and data roots a config serves."""
+symbols and data roots a config serves; the audit's batch signals for a walk-forward config."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
 import pytest
-from itb.config.models import PipelineConfig
+from itb import datasets
+from itb.config.models import PipelineConfig, RollingConfig
 from itb.errors import ConfigError
+from itb.serve.audit import batch_table
 from itb.serve.cli import symbol_configs
 from itb.serve.output_sets import configured_outputs
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier, band_of
+from itb.storage import Storage
 
 from tests.conftest import load_default_config
 
@@ -130,3 +135,24 @@ def test_symbol_configs_serve_each_symbol_from_the_root_it_was_trained_into(tmp_
     assert [(c.symbol, c.data_root) for c in symbol_configs(single, None, None)] == [
         ("BTCUSDT", str(tmp_path))
     ]
+
+
+def test_audit_recomputes_signals_from_the_served_models_scores_when_rolling_is_configured(
+    tmp_path: Path,
+) -> None:
+    storage = Storage(str(tmp_path))
+    up, down = np.array([0.2, 0.01, 0.0, 0.1]), np.array([0.05, 0.2, 0.0, 0.1])
+    predictions = pl.DataFrame(
+        {"timestamp": [0, 60_000, 120_000, 180_000], "close": [1.0] * 4, "high_10_gb": up, "low_10_gb": down}
+    )
+    storage.write_parquet(datasets.PREDICTIONS, predictions)
+    walk_forward = predictions.with_columns(trade_score=pl.lit(0.5), buy_signal=True, sell_signal=False)
+    storage.write_parquet(datasets.SIGNALS, walk_forward)  # what the walk-forward models' scores gave
+
+    plain = PipelineConfig.model_validate(load_default_config())
+    assert batch_table(plain, storage, datasets.SIGNALS).equals(walk_forward)
+    rolling = plain.model_copy(update={"rolling": RollingConfig(train_rows=1000, step_rows=100)})
+    recomputed = batch_table(rolling, storage, datasets.SIGNALS)
+    np.testing.assert_allclose(recomputed["trade_score"].to_numpy(), up - down, rtol=0, atol=0)
+    assert recomputed["buy_signal"].to_list() == [True, False, False, False]  # threshold 0.05
+    assert recomputed["sell_signal"].to_list() == [False, True, False, False]  # threshold -0.05

@@ -2,11 +2,11 @@
 
 For every logged row whose timestamp the batch outputs cover, each feature is compared with
 ``features.parquet``, ``close`` and each score with ``predictions.parquet``, each signal column with
-``signals.parquet``. Floats differ by ``|live - batch| / max(|live|, |batch|)`` (0 when equal, also
-both null; infinite when only one is null); booleans and strings differ when unequal. Every nonzero
-difference is reported; the audit fails when one exceeds :data:`TOLERANCE`, or when no logged row
-is covered by the batch outputs (then nothing was proven). :func:`compare_rows` is pure;
-:func:`audit_symbol` reads the tables.
+``signals.parquet`` (see :func:`batch_table` for configs with ``rolling``). Floats differ by
+``|live - batch| / max(|live|, |batch|)`` (0 when equal, also both null; infinite when only one is
+null); booleans and strings differ when unequal. Every nonzero difference is reported; the audit
+fails when one exceeds :data:`TOLERANCE`, or when no logged row is covered by the batch outputs
+(then nothing was proven). :func:`compare_rows` is pure; :func:`audit_symbol` reads the tables.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from itb import datasets
+from itb.compute.signals import apply_signal_sets
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.models.trained import model_name
@@ -123,8 +124,17 @@ def audit_symbol(config: PipelineConfig, storage: Storage, day: str | None = Non
     current = load_serving_models(config, storage, serve_spec(config)).key
     report.other_model_rows = live.filter(pl.col("model_key") != current).height
     for name, columns in tables.items():
-        batch = storage.read_parquet(name).filter(pl.col("timestamp").is_in(stamps))
+        batch = batch_table(config, storage, name).filter(pl.col("timestamp").is_in(stamps))
         if name == datasets.FEATURES:
             report.covered = batch.height
         report.differences += compare_rows(live, batch, columns, name)
     return report
+
+
+def batch_table(config: PipelineConfig, storage: Storage, name: str) -> pl.DataFrame:
+    """A batch output to compare with. With ``rolling`` configured, ``signals.parquet`` comes from the
+    walk-forward models, not the ones served: the signals are then recomputed from
+    ``predictions.parquet`` (the served models' scores) by the signal sets, over the whole table."""
+    if name == datasets.SIGNALS and config.rolling is not None:
+        return apply_signal_sets(storage.read_parquet(datasets.PREDICTIONS), config.signal_sets)
+    return storage.read_parquet(name)

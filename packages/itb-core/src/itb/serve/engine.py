@@ -137,6 +137,11 @@ class SymbolEngine:
         if self._candles is not None:
             window = pl.concat([self._candles, candles], how="vertical_relaxed")
         features = apply_feature_sets(window, self.spec.feature_sets).tail(new)
+        if tuple(features.columns) != self.spec.feature_columns:
+            raise DataError(
+                f"serve: the feature sets made columns {features.columns}, but their generators "
+                f"declare {list(self.spec.feature_columns)}"
+            )
         scores = self.models.score(features.select(self.spec.model_features))
         fresh = candles.select("timestamp", "close").with_columns(
             pl.Series(name, values).fill_nan(None) for name, values in scores.items()
