@@ -248,3 +248,30 @@ def test_output_state_survives_a_restart(served: PipelineConfig, tmp_path: Path)
     assert state is not None and set(state.outputs) == {"0:score_notification_model"}
     replay_symbol(other, storage, start, end, outputs=notifier(split))  # a new process: state restored
     assert split == whole
+
+
+def test_recursive_indicators_after_their_declared_warm_up_pass_the_audit(tmp_path: Path) -> None:
+    """EMA, RSI, MACD, ATR and ADX: the window holds their declared rows + warm-up, and the
+    served values stay within the audit's tolerance of the full-history batch values."""
+    data = config_data(tmp_path / "data")
+    data["feature_sets"] += [
+        {
+            "generator": "talib",
+            "config": {"columns": ["close"], "functions": ["EMA", "RSI"], "windows": [10, 30]},
+        },
+        {"generator": "talib", "config": {"columns": ["close"], "functions": [{"name": "MACD"}]}},
+        {"generator": "talib", "config": {"functions": ["ATR", "ADX"], "windows": [14]}},
+    ]
+    path = write_config(tmp_path / "config.json", data)
+    done = itb("run", str(path), "--backend", "inprocess", env=FAST)
+    assert done.returncode == 0, done.stderr
+    config = load_config(path)
+    spec = serve_spec(config)
+    assert spec.candle_rows > 500  # the slowest warm-up (ADX 14, RSI 30), not just the windows
+    storage = Storage(config.data_root)
+    report = replay_symbol(config, storage, ms("2024-03-31T00:00"), ms("2024-03-31T02:00"))
+    assert report.processed == 120
+    audit = audit_symbol(config, storage, "2024-03-31")
+    assert audit.covered == 120 and not audit.failed
+    print("recursive indicators: max relative difference", audit.max_relative)
+    assert audit.max_relative <= TOLERANCE
