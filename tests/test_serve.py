@@ -9,6 +9,7 @@ rounds) trains the models every test serves with.
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,6 +158,10 @@ def test_replay_a_day_then_audit_finds_zero_differences(trained: Path) -> None:
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert "1440 logged rows, 1440 in the batch outputs" in audit.stdout
     assert "0 differences" in audit.stdout
+    as_json = itb("--log-format", "json", "serve", "audit", str(trained), "--day", DAY)
+    event = json.loads(as_json.stdout)
+    assert as_json.returncode == 0 and event["event"] == "audit"
+    assert (event["rows"], event["covered"], event["differences"], event["failed"]) == (1440, 1440, 0, False)
 
 
 def test_restarted_replay_continues_without_loss_or_doubling(served: PipelineConfig) -> None:

@@ -115,7 +115,6 @@ def replay_symbol(
     if history.height:
         engine.warm_up(history)
     started = clock()
-    rows: list[pl.DataFrame] = []
     for i in range(todo.height):  # one tick per candle: the live loop, not a loop over a frame's rows
         tick = clock()
         candle = todo.slice(i, 1)
@@ -140,13 +139,12 @@ def replay_symbol(
             {"latency_ms": (persisted - in_hand) * 1000, "close_lag_ms": (persisted - tick) * 1000}
         )
         report.compute_ms.append(compute_ms)
-        rows.append(row)
+        for name, value in delivered.items():
+            if isinstance(value, bool) and name != "backfilled":
+                report.signal_counts[name] = report.signal_counts.get(name, 0) + value
     log.flush()
     report.seconds = clock() - started
     report.processed = todo.height
     if todo.height:
         report.first, report.last = int(todo["timestamp"][0]), int(todo["timestamp"][-1])
-        done = pl.concat(rows)
-        report.signal_counts = {c: int(done[c].sum()) for c, t in done.schema.items() if t == pl.Boolean
-                                and c != "backfilled"}  # fmt: skip
     return report
