@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
+import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,11 @@ import pytest
 from itb import datasets
 from itb.config import load_config
 from itb.config.models import PipelineConfig
+from itb.runs.lock import LOCK_NAME, LockInfo
 from itb.serve.audit import TOLERANCE, audit_symbol
 from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.live_log import LOG_COLUMNS, LiveLog
+from itb.serve.model_watch import ModelWatch
 from itb.serve.models import load_serving_models
 from itb.serve.output_sets import ConfiguredOutputs
 from itb.serve.replay import replay_symbol
@@ -280,3 +285,68 @@ def test_recursive_indicators_after_their_declared_warm_up_pass_the_audit(tmp_pa
     assert audit.covered == 120 and not audit.failed
     print("recursive indicators: max relative difference", audit.max_relative)
     assert audit.max_relative <= TOLERANCE
+
+
+class Retrain:
+    """A sink that, after the candle ``at``, puts another run's model files into the data root
+    (each write atomic, as `itb run` does): a retrain finishing between two ticks."""
+
+    def __init__(self, source: Storage, target: Storage, at: int) -> None:
+        self.source, self.target, self.at = source, target, at
+
+    def send(self, row: Mapping[str, Any]) -> None:
+        if row["timestamp"] == self.at:
+            for name in self.source.list(datasets.MODELS_FOLDER):
+                self.target.write_bytes(name, self.source.read_bytes(name))
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory: pytest.TempPathFactory) -> Storage:
+    """Another run of the same config with fewer boosting rounds: other models, same features."""
+    folder = tmp_path_factory.mktemp("retrained")
+    data = config_data(folder / "data")
+    data["train"]["algorithms"][0]["params"] = {"num_boost_round": 12}
+    done = itb("run", str(write_config(folder / "config.json", data)), "--backend", "inprocess", env=FAST)
+    assert done.returncode == 0, done.stderr
+    return Storage(str(folder / "data"))
+
+
+def test_model_watch_waits_for_the_run_that_writes_the_models(
+    served: PipelineConfig, retrained: Storage
+) -> None:
+    storage = Storage(served.data_root)
+    watch = ModelWatch(served, storage, serve_spec(served))
+    key = watch.load().key
+    assert watch.poll(key) is None  # nothing changed
+    now = datetime.now(UTC)
+    lock = LockInfo(
+        "20261201T000000Z-abcdef", socket.gethostname(), os.getpid(), now.isoformat(), now.timestamp()
+    )
+    storage.write_bytes(LOCK_NAME, lock.to_json())
+    Retrain(retrained, storage, 0).send({"timestamp": 0})
+    assert watch.poll(key) is None  # a live run holds the data root: maybe half written
+    storage.delete(LOCK_NAME)
+    switched = watch.poll(key)
+    assert switched is not None and switched.key != key
+    assert watch.poll(switched.key) is None
+
+
+def test_retrained_models_are_used_from_the_next_candle(served: PipelineConfig, retrained: Storage) -> None:
+    storage = Storage(served.data_root)
+    switch = ms("2024-03-31T00:29")
+    report = replay_symbol(
+        served, storage, ms("2024-03-31T00:00"), ms("2024-03-31T01:00"), [Retrain(retrained, storage, switch)]
+    )
+    assert report.model_switches == 1
+    log = LiveLog(storage, "BTCUSDT").read_day("2024-03-31")
+    before, after = log.filter(pl.col("timestamp") <= switch), log.filter(pl.col("timestamp") > switch)
+    assert before.height == 30 and after.height == 30
+    assert before["model_key"].n_unique() == after["model_key"].n_unique() == 1
+    assert before["model_key"][0] != after["model_key"][0]
+    for rows, root in ((before, storage), (after, retrained)):
+        batch = root.read_parquet(datasets.PREDICTIONS).join(rows.select("timestamp"), on="timestamp")
+        for score in ("high_10_gb", "low_10_gb"):
+            assert rows[score].equals(batch[score]), (root.root_url, score)
+    # the models used before the switch score the later rows differently: the switch is visible
+    old = storage.read_parquet(datasets.PREDICTIONS).join(after.select("timestamp"), on="timestamp")
+    assert not after["high_10_gb"].equals(old["high_10_gb"])

@@ -7,6 +7,9 @@ the merge stage merges them, so the replayed rows must equal the batch outputs (
 :mod:`itb.serve.audit`). A replay continues after the last logged candle: restarted, it neither
 loses nor repeats one.
 
+Before each tick the data root's models are polled (:class:`~itb.serve.model_watch.ModelWatch`):
+retrained models are used from the next candle on, and ``model_key`` shows which scored a row.
+
 Timings per row (ms, wall clock): ``fetch_ms`` taking the candle, ``compute_ms`` the engine step,
 ``latency_ms`` candle in hand to row persisted, ``close_lag_ms`` tick start (the simulated close) to
 row persisted.
@@ -27,7 +30,7 @@ from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.live_log import LiveLog
-from itb.serve.models import load_serving_models
+from itb.serve.model_watch import ModelWatch
 from itb.serve.output_sets import ConfiguredOutputs
 from itb.storage.sources import read_source
 from itb.storage.store import Storage
@@ -51,6 +54,8 @@ class ReplayReport:
     last: int | None = None
     seconds: float = 0.0
     compute_ms: list[float] = field(default_factory=list)
+    #: Times retrained models were picked up between two candles.
+    model_switches: int = 0
     signal_counts: dict[str, int] = field(default_factory=dict)
 
     def percentile(self, q: float) -> float | None:
@@ -92,7 +97,8 @@ def replay_symbol(
     and delivered, again: at least once)."""
     outputs = outputs or ConfiguredOutputs()
     spec = serve_spec(config)
-    serving = load_serving_models(config, storage, spec)
+    watch = ModelWatch(config, storage, spec)
+    serving = watch.load()
     candles = read_candles(config)
     stamp = pl.col("timestamp")
     if candles.filter((stamp >= start_ms) & (stamp < end_ms)).height == 0:
@@ -116,6 +122,10 @@ def replay_symbol(
         engine.warm_up(history)
     started = clock()
     for i in range(todo.height):  # one tick per candle: the live loop, not a loop over a frame's rows
+        retrained = watch.poll(engine.model_key)
+        if retrained is not None:  # at a candle boundary, never within a step
+            engine.use_models(retrained.models, retrained.key)
+            report.model_switches += 1
         tick = clock()
         candle = todo.slice(i, 1)
         in_hand = clock()
