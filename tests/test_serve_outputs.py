@@ -12,9 +12,10 @@ import polars as pl
 import pytest
 from itb import datasets
 from itb.config.models import PipelineConfig, RollingConfig
-from itb.errors import ConfigError
+from itb.errors import ConfigError, DataError
 from itb.serve.audit import batch_table
 from itb.serve.cli import symbol_configs
+from itb.serve.live_log import LiveLog
 from itb.serve.output_sets import configured_outputs
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier, band_of
 from itb.storage import Storage
@@ -156,3 +157,16 @@ def test_audit_recomputes_signals_from_the_served_models_scores_when_rolling_is_
     np.testing.assert_allclose(recomputed["trade_score"].to_numpy(), up - down, rtol=0, atol=0)
     assert recomputed["buy_signal"].to_list() == [True, False, False, False]  # threshold 0.05
     assert recomputed["sell_signal"].to_list() == [False, True, False, False]  # threshold -0.05
+
+
+def test_an_unreadable_serve_state_names_its_file(tmp_path: Path) -> None:
+    storage = Storage(str(tmp_path))
+    log = LiveLog(storage, "BTCUSDT")
+    assert log.state() is None and log.last_timestamp() is None
+    storage.write_text(datasets.live_state("BTCUSDT"), '{"symbol": "BTCUSDT", "last_timestamp": "soon"}')
+    with pytest.raises(DataError, match=r"live/BTCUSDT/state\.json: not a serve state") as caught:
+        log.state()
+    assert caught.value.exit_code == 2
+    storage.write_text(datasets.live_state("BTCUSDT"), "{")
+    with pytest.raises(DataError, match="not a serve state"):
+        log.last_timestamp()

@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from itb import datasets
+from itb.errors import DataError
 from itb.storage.store import Storage
 
 TIMING_COLUMNS = ("fetch_ms", "compute_ms", "latency_ms", "close_lag_ms")
@@ -80,8 +81,18 @@ class LiveLog:
         return self.storage.read_parquet(datasets.live_day(self.symbol, day))
 
     def state(self) -> ServeState | None:
+        """The last state written; None before the first candle. An unreadable one is a
+        :class:`DataError` naming the file (not guessed around: it says where to continue)."""
         name = datasets.live_state(self.symbol)
-        return ServeState.model_validate(self.storage.read_json(name)) if self.storage.exists(name) else None
+        if not self.storage.exists(name):
+            return None
+        try:
+            return ServeState.model_validate(self.storage.read_json(name))
+        except (ValueError, ValidationError) as exc:
+            problem = str(exc).splitlines()[0]
+            raise DataError(
+                f"{self.storage.url(name)}: not a serve state ({problem}); fix or remove it"
+            ) from None
 
     def last_timestamp(self) -> int | None:
         """The last candle logged: the later of ``state.json`` and the newest day file's last row."""
@@ -150,7 +161,7 @@ class LiveLog:
         self._dirty = True
 
     def flush(self) -> None:
-        """Write the current day again if :meth:`amend` changed it since its last write."""
+        """Write the current day again if :meth:`amend_last` changed it since its last write."""
         if self._dirty and self._day is not None and self._frame is not None:
             self.storage.write_parquet(datasets.live_day(self.symbol, self._day), self._frame)
         self._dirty = False
