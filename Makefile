@@ -16,7 +16,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup pipeline test test-all lint typecheck bench clean
+.PHONY: help setup pipeline serve-demo test test-all lint typecheck bench clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,13 @@ endif
 else
 	$(BIN)/itb run $(CONFIG) --backend $(BACKEND) $(ARGS)
 endif
+
+SERVE_DAY ?= 2024-03-31
+SERVE_NEXT = $(shell date -u -d '$(SERVE_DAY) + 1 day' +%F)
+
+serve-demo: pipeline ## replay a day of the sample through itb serve (SERVE_DAY=...), print its signals, audit it
+	$(BIN)/itb serve $(CONFIG) --replay $(SERVE_DAY) $(SERVE_NEXT)
+	$(BIN)/itb serve audit $(CONFIG) --day $(SERVE_DAY)
 
 test: setup ## run the test suite (the command CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

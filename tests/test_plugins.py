@@ -189,7 +189,7 @@ def test_itb_azure_is_a_plugin_command(tmp_path: Path, capsys: pytest.CaptureFix
     assert capsys.readouterr().out == "ITB_AZURE_RESOURCE_GROUP=rg-itb\n"
 
 
-def test_outputs_registry_starts_empty_and_takes_plugin_kinds() -> None:
+def test_outputs_registry_has_the_builtins_and_takes_plugin_kinds() -> None:
     class FileConfig(BaseModel):
         path: str
 
@@ -209,8 +209,9 @@ def test_outputs_registry_starts_empty_and_takes_plugin_kinds() -> None:
     def itb_outputs(registry: Any) -> None:
         registry.add(info)
 
-    assert BUILTIN_OUTPUTS == ()
-    assert len(collect_outputs(new_plugin_manager(entry_points=False))) == 0
+    assert [o.name for o in BUILTIN_OUTPUTS] == ["score_notification_model"]
+    plain = collect_outputs(new_plugin_manager(entry_points=False))
+    assert list(plain) == ["score_notification_model"] and plain.provider("score_notification_model") == "itb"
     registry = collect_outputs(new_plugin_manager(plugin_module("out_plugin", itb_outputs=itb_outputs)))
     found = registry.lookup("file")
     assert found is info and registry.provider("file") == "out_plugin"

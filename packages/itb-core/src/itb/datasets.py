@@ -35,3 +35,16 @@ def model_meta(name: str) -> str:
 def rolling_step(step: str) -> str:
     """The partial predictions of one walk-forward step."""
     return f"{ROLLING_FOLDER}/{step}.parquet"
+
+
+LIVE_FOLDER = "live"
+
+
+def live_day(symbol: str, day: str) -> str:
+    """The live log of one symbol and UTC day (``YYYY-MM-DD``), written by ``itb serve``."""
+    return f"{LIVE_FOLDER}/{symbol}/{day}.parquet"
+
+
+def live_state(symbol: str) -> str:
+    """The last candle ``itb serve`` processed for ``symbol`` (where a restart continues)."""
+    return f"{LIVE_FOLDER}/{symbol}/state.json"

@@ -1,8 +1,9 @@
 """Output kinds: where a live service sends each new candle's signals (a file, a webhook, a broker).
 
-Only the contract exists so far: plugins add kinds through the ``itb_outputs`` hook, each with a
-pydantic model for its config section and a factory that builds the :class:`Output` from it. itb
-itself provides none yet (:data:`BUILTIN_OUTPUTS` is empty).
+Plugins add kinds through the ``itb_outputs`` hook, each with a pydantic model for its config
+section and a factory that builds the :class:`Output` from it. itb's own are in
+:data:`BUILTIN_OUTPUTS`; an output that also has ``snapshot() -> dict`` and ``restore(dict)`` gets
+its state persisted by ``itb serve`` with the last processed candle.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from itb.plugins.manager import fill, plugin_manager
 from itb.plugins.registry import Registry
+from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
 
 if TYPE_CHECKING:
     import pluggy
@@ -41,8 +43,15 @@ class OutputInfo:
     description: str = ""
 
 
-#: Output kinds itb-core provides itself: none yet.
-BUILTIN_OUTPUTS: tuple[OutputInfo, ...] = ()
+#: Output kinds itb-core provides itself.
+BUILTIN_OUTPUTS: tuple[OutputInfo, ...] = (
+    OutputInfo(
+        "score_notification_model",
+        ScoreNotificationConfig,
+        ScoreNotifier,
+        "a message when the score changes band and every `frequency` candles in one (console)",
+    ),
+)
 
 
 class OutputRegistry(Registry[str, OutputInfo]):

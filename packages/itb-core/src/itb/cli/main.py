@@ -19,6 +19,7 @@ from typing import Any
 
 from itb import __version__
 from itb.errors import ConfigError, ItbError
+from itb.serve.arguments import add_serve_arguments
 from itb.threads import budget_from_env, set_default_thread_env
 
 STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "predict_rolling", "signals",
@@ -100,6 +101,8 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         action="store_true",
         help="remove a stale data root lock (a killed run's or download's) before downloading",
     )
+
+    add_serve_arguments(sub.add_parser("serve", help="replay klines through the live engine; audit its log"))
 
     validate = sub.add_parser("validate", help="check a config (structure, generators, data files)")
     validate.add_argument("config")
@@ -185,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _port(args)
         if args.command == "runs":
             return _runs(args)
+        if args.command == "serve":
+            return _serve(args)
     except ItbError as exc:
         print(f"itb: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -394,7 +399,7 @@ def _port(args: argparse.Namespace) -> int:
                         drop_unsupported=args.drop_unsupported)  # fmt: skip
     if args.output:
         try:
-            Path(args.output).write_text(outcome.text, encoding="utf-8")
+            _write_atomically(Path(args.output), outcome.text)
         except OSError as exc:
             raise ConfigError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     else:
@@ -409,6 +414,23 @@ def _port(args: argparse.Namespace) -> int:
         return 2
     print(f"itb port: {args.output or 'the output'} is a valid itb config", file=sys.stderr)
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from itb.serve.cli import serve_command
+
+    return serve_command(args)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """``text`` to ``path`` through a temporary file in the same folder and a rename: an interrupted
+    write leaves the previous file (or none), never half a config."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _plugins() -> int:

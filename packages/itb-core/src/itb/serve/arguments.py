@@ -1,0 +1,23 @@
+"""The ``itb serve`` arguments, apart from the command (imports nothing heavy: every ``itb``
+command builds its parser)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """One parser for ``itb serve CONFIG ...`` and ``itb serve audit CONFIG ...``."""
+    parser.add_argument(
+        "words", nargs="+", metavar="[audit] CONFIG", help="a config, or 'audit' and a config"
+    )
+    parser.add_argument("--data-root", help="override the config's data_root (path or fsspec URL)")
+    parser.add_argument("--symbols", nargs="+", metavar="SYMBOL", help="only these of the config's symbols")
+    parser.add_argument(
+        "--replay",
+        nargs=2,
+        metavar=("FROM", "TO"),
+        help="replay the stored klines of UTC days [FROM, TO) with a simulated clock",
+    )
+    parser.add_argument("--day", help="audit: only this UTC day (YYYY-MM-DD) of the live log")
+    parser.add_argument("--quiet", action="store_true", help="replay: do not print each signal")

@@ -1,0 +1,75 @@
+"""Building a config's ``output_sets`` for the service, and the optional state an output keeps.
+
+Each set names an output kind of the registry (:func:`itb.outputs.output_registry`); its config is
+validated by the kind's model (errors name ``output_sets[i].config.<key>``, exit 2). Kinds of the
+reference project that itb has not built yet are skipped with a note instead of failing, so a
+ported config still serves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import ValidationError
+
+from itb.config.models import PipelineConfig
+from itb.errors import ConfigError
+from itb.outputs import Output, output_registry
+
+#: Output kinds of the reference project not built in itb yet: skipped with a note.
+NOT_BUILT = ("diagram_notification_model", "trader_simulation", "trader_binance", "trader_mt5")
+
+
+@runtime_checkable
+class StatefulOutput(Protocol):
+    """An output whose state the service persists with the last processed candle."""
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def restore(self, data: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class ConfiguredOutputs:
+    #: (state key ``<index>:<kind>``, output) in config order.
+    outputs: list[tuple[str, Output]] = field(default_factory=list)
+    #: Notes about skipped sets, for the console.
+    skipped: list[str] = field(default_factory=list)
+
+    def snapshots(self) -> dict[str, dict[str, Any]]:
+        return {key: out.snapshot() for key, out in self.outputs if isinstance(out, StatefulOutput)}
+
+    def restore(self, states: dict[str, dict[str, Any]]) -> None:
+        for key, out in self.outputs:
+            if isinstance(out, StatefulOutput) and key in states:
+                out.restore(states[key])
+
+    def close(self) -> None:
+        for _, out in self.outputs:
+            out.close()
+
+
+def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
+    """The outputs of ``config.output_sets`` (raises :class:`ConfigError` for an unknown kind or a
+    bad config section)."""
+    registry = output_registry()
+    built = ConfiguredOutputs()
+    for i, oset in enumerate(config.output_sets):
+        info = registry.lookup(oset.generator)
+        if info is None:
+            if oset.generator in NOT_BUILT:
+                built.skipped.append(f"output_sets[{i}]: {oset.generator} is not built in itb yet; skipped")
+                continue
+            known = ", ".join(sorted(registry.keys()))
+            raise ConfigError(
+                f"output_sets[{i}].generator: unknown output {oset.generator!r} (known: {known})"
+            )
+        try:
+            settings = info.config_model.model_validate(oset.config)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"output_sets[{i}].config.{where}: {first['msg']}") from None
+        built.outputs.append((f"{i}:{oset.generator}", info.factory(settings)))
+    return built

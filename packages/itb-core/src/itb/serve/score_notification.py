@@ -1,0 +1,144 @@
+"""``score_notification_model``: a message when a score moves into another band, and every
+``frequency`` candles while it stays in one (the reference project's output, with its config keys).
+
+Config (``output_sets[].config``)::
+
+    {"score_column_names": ["trade_score"],          # the first one decides the band
+     "notify_band_up": true, "notify_band_dn": true,  # on moving to a band farther from / nearer to 0
+     "positive_bands": [{"edge": 0.02, "frequency": 60, "sign": "", "text": "neutral"},
+                        {"edge": 0.05, "frequency": 10, "sign": "+", "text": "buy zone", "bold": true}],
+     "negative_bands": [{"edge": -0.02, ...}, {"edge": -0.05, ...}]}
+
+A score ``s > 0`` is in the first positive band with ``s <= edge`` (edges ascending), ``s <= 0`` in
+the first negative band with ``s >= edge`` (edges descending); a score beyond the last edge is in
+the last band. A band's index grows with the score's distance from 0: moving to a higher index is
+*up*, to a lower one *down*; crossing zero counts as a change in both senses. A null score sends
+nothing and keeps the state. The state (band and candles since the last message) is a small
+record the service persists after every candle (:meth:`ScoreNotifier.snapshot` /
+:meth:`ScoreNotifier.restore`), so a restart does not repeat or lose a band change.
+
+Messages go to ``emit`` (the console in replay; Telegram is not built yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Band(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    edge: float = Field(
+        description="Outer bound of the band (positive bands: s <= edge; negative: s >= edge)."
+    )
+    frequency: int | None = Field(
+        default=None, ge=1, description="Repeat the message every this many candles while in the band."
+    )
+    sign: str = ""
+    bold: bool = False
+    text: str = ""
+
+
+class ScoreNotificationConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    score_notification: bool = Field(default=True, description="False turns the output off.")
+    score_column_names: list[str] = Field(min_length=1, description="The first score decides the band.")
+    notify_band_up: bool = True
+    notify_band_dn: bool = True
+    positive_bands: list[Band] = Field(default_factory=list)
+    negative_bands: list[Band] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ScoreNotificationConfig:
+        up = [b.edge for b in self.positive_bands]
+        down = [b.edge for b in self.negative_bands]
+        if up != sorted(up) or any(e <= 0 for e in up):
+            raise ValueError("positive_bands: edges must be positive and ascending")
+        if down != sorted(down, reverse=True) or any(e > 0 for e in down):
+            raise ValueError("negative_bands: edges must be <= 0 and descending")
+        if not up and not down:
+            raise ValueError("give positive_bands or negative_bands")
+        return self
+
+
+class BandState(BaseModel):
+    """Where the score was after the last candle (persisted between runs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    side: Literal["positive", "negative"] | None = None
+    index: int = 0
+    #: Candles in this band since its last message.
+    since_message: int = 0
+
+
+def band_of(
+    score: float, config: ScoreNotificationConfig
+) -> tuple[Literal["positive", "negative"], int] | None:
+    """The side and index of the band ``score`` is in; None when that side has no bands."""
+    side: Literal["positive", "negative"] = "positive" if score > 0 else "negative"
+    bands = config.positive_bands if side == "positive" else config.negative_bands
+    if not bands:
+        return None
+    inside = (score <= b.edge if side == "positive" else score >= b.edge for b in bands)
+    return side, next((i for i, hit in enumerate(inside) if hit), len(bands) - 1)
+
+
+class ScoreNotifier:
+    """The output: :meth:`send` each candle's row; messages go to ``emit``."""
+
+    def __init__(self, config: ScoreNotificationConfig, emit: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.emit = emit
+        self.state = BandState()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.state.model_dump(mode="json")
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.state = BandState.model_validate(dict(data))
+
+    def message(self, row: Mapping[str, Any], band: Band, arrow: str) -> str:
+        scores = [row.get(c) for c in self.config.score_column_names]
+        when = datetime.fromtimestamp(row["timestamp"] / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        shown = " ".join(f"{s:+.3f}" for s in scores if s is not None)
+        parts = [
+            band.sign,
+            str(row.get("symbol", "")),
+            f"{row['close']:,.0f}",
+            f"score {shown}",
+            arrow,
+            band.text,
+        ]
+        text = " ".join(p for p in parts if p)
+        return f"{when} " + (f"*{text}*" if band.bold else text)
+
+    def send(self, row: Mapping[str, Any]) -> None:
+        score = row.get(self.config.score_column_names[0])
+        if not self.config.score_notification or score is None:
+            return
+        found = band_of(float(score), self.config)
+        if found is None:
+            return
+        side, index = found
+        old = self.state
+        changed = old.side is not None and (old.side, old.index) != (side, index)
+        up = changed and (old.side != side or index > old.index)
+        down = changed and (old.side != side or index < old.index)
+        bands = self.config.positive_bands if side == "positive" else self.config.negative_bands
+        band = bands[index]
+        since = 0 if changed or old.side is None else old.since_message + 1
+        due = band.frequency is not None and since >= band.frequency
+        notify = (self.config.notify_band_up and up) or (self.config.notify_band_dn and down) or due
+        if notify:
+            self.emit(self.message(row, band, "↑" if up and not down else "↓" if down and not up else ""))
+            since = 0
+        self.state = BandState(side=side, index=index, since_message=since)
+
+    def close(self) -> None:
+        """Nothing to release: messages go to ``emit``."""
