@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from itb.storage import Storage
 
 from tests.conftest import REPO, itb, write_config
 from tests.faults import pause_before_commit
+from tests.polling import wait_for
 
 STAGES = ["merge", "features", "labels", "train", "predict", "signals", "simulate"]
 PARQUET = [datasets.MERGED, datasets.FEATURES, datasets.LABELS, datasets.PREDICTIONS, datasets.SIGNALS]
@@ -217,20 +217,13 @@ def _start_run(config: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def _wait_for(predicate: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
 def test_sigkill_mid_write_leaves_no_partial_output(
     small_config_data: dict[str, Any], tmp_path: Path
 ) -> None:
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "kill.json", small_config_data)
     runner = _start_run(config, pause_before_commit(datasets.FEATURES, 120))
-    _wait_for(lambda: list(root.glob(f".{datasets.FEATURES}.tmp-*")))  # the temporary file is complete
+    wait_for(lambda: list(root.glob(f".{datasets.FEATURES}.tmp-*")))  # the temporary file is complete
     pids = _stage_pids("features", root)
     assert pids
     for pid in pids:
@@ -254,7 +247,7 @@ def test_ctrl_c_stops_children_and_records_interruption(
     root = Path(small_config_data["data_root"])
     config = write_config(tmp_path / "int.json", small_config_data)
     runner = _start_run(config, pause_before_commit(datasets.LABELS, 120))
-    _wait_for(lambda: list(root.glob(f".{datasets.LABELS}.tmp-*")))
+    wait_for(lambda: list(root.glob(f".{datasets.LABELS}.tmp-*")))
     runner.send_signal(signal.SIGINT)
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 130, err

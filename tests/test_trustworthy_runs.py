@@ -28,6 +28,7 @@ from itb.runs.runner import run_pipeline
 from itb.storage import Storage
 
 from tests.conftest import REPO, itb, write_config
+from tests.polling import wait_for
 
 
 def _newest(root: Path) -> RunManifest:
@@ -39,13 +40,6 @@ def _dead_pid() -> int:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
     return child.pid
-
-
-def _wait_for(predicate: Any, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
 
 
 # --- typed run records ------------------------------------------------------------------------
@@ -179,7 +173,7 @@ def test_two_runs_on_one_data_root_one_refuses_with_exit_2(
     command = [sys.executable, "-m", "itb", "run", str(first_config), "--backend", "local"]
     first = subprocess.Popen(command, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        _wait_for(marker.exists)
+        wait_for(marker.exists)
         second = itb("run", str(second_config), "--only", "merge", "--backend", "inprocess")
         assert second.returncode == 2, second.stderr
         assert "is in use by run" in second.stderr and "--wait" in second.stderr
@@ -216,7 +210,7 @@ def test_sigterm_stops_the_run_like_ctrl_c_and_keeps_the_log_tail(
     config = write_config(tmp_path / "term.json", small_config_data)
     command = [sys.executable, "-m", "itb", "run", str(config), "--backend", "local"]
     runner = subprocess.Popen(command, cwd=REPO, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for(marker.exists)
+    wait_for(marker.exists)
     runner.send_signal(signal.SIGTERM)
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 143, err

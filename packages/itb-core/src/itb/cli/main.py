@@ -62,11 +62,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     run.add_argument(
         "--wait", action="store_true", help="if another run holds the data root, wait for it to end"
     )
-    run.add_argument(
-        "--break-lock",
-        action="store_true",
-        help="remove a stale data root lock (its run's process is gone) before running",
-    )
+    _add_break_lock(run)
 
     stage = sub.add_parser("stage", help="stage-level commands (used by backends and containers)")
     stage_sub = stage.add_subparsers(dest="stage_command", required=True)
@@ -96,11 +92,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     download.add_argument(
         "--no-archive", action="store_true", help="use only the REST API, not the monthly archives"
     )
-    download.add_argument(
-        "--break-lock",
-        action="store_true",
-        help="remove a stale data root lock (a killed run's or download's) before downloading",
-    )
+    _add_break_lock(download)
 
     add_serve_arguments(sub.add_parser("serve", help="replay klines through the live engine; audit its log"))
 
@@ -142,6 +134,14 @@ def _add_plugin_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser
         parser = sub.add_parser(command.name, help=command.help)
         command.configure(parser)
         parser.set_defaults(plugin_command=command)
+
+
+def _add_break_lock(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--break-lock",
+        action="store_true",
+        help="remove a stale data root lock (a killed run's or download's: its process is gone) first",
+    )
 
 
 def _positive_int(text: str) -> int:
