@@ -96,3 +96,40 @@ def test_first_cross_matches_scan() -> None:
                     if t + j < n and (values[t + j] >= levels[t] if up else values[t + j] <= levels[t])
                 ]
                 assert got[t] == (hits[0] if hits else horizon + 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "config"),
+    [
+        ("highlow2", {"columns": ["close", "high", "low"], "function": "high", "thresholds": [1.0],
+                      "tolerance": 0.2, "horizon": 120, "names": ["up"]}),
+        ("highlow", {"columns": ["close", "high", "low"], "function": "high", "thresholds": [1.0],
+                     "horizon": 120, "names": ["up"]}),
+    ],
+)  # fmt: skip
+def test_forward_labels_declare_no_history_and_do_not_depend_on_the_start(
+    name: str, config: dict[str, object]
+) -> None:
+    """A forward label at row t reads rows t .. t + horizon: the declared lookback is zero rows, and
+    labels computed on a table that starts later are the same for every row both tables have."""
+    from itb.generators.registry import get_generator
+
+    generator = get_generator("label", name)
+    assert generator.lookback is not None
+    assert generator.lookback(generator.validate(config)).total == 0
+    path = resources.files("itb.sample").joinpath("BTCUSDT-1m-2024Q1.parquet")
+    df = pl.read_parquet(str(path)).head(30_000)
+    full = generate("label", name, df, config)["up"]
+    cut = generate("label", name, df.slice(10_000), config)["up"]
+    assert cut.to_list() == full.slice(10_000).to_list()
+    assert full.slice(10_000, 1000).null_count() == 0  # the comparison covers real values
+
+
+def test_topbot2_declares_that_it_needs_the_whole_series() -> None:
+    from itb.generators.registry import get_generator
+
+    generator = get_generator("label", "topbot2")
+    assert generator.lookback is not None
+    config = generator.validate({"columns": "close", "function": "top", "level": 0.02, "tolerances": [0.1],
+                                 "names": ["top"]})  # fmt: skip
+    assert generator.lookback(config).cumulative

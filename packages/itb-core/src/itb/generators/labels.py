@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from itb.config.models import Model, as_list
 from itb.generators.frames import require_columns
+from itb.generators.history import History
 from itb.generators.registry import Generator
 
 
@@ -165,7 +166,19 @@ def highlow2_outputs(cfg: HighLow2Config, column_prefix: str, feature_prefix: st
     return [f"{feature_prefix}{name}" for name in cfg.names]
 
 
-HIGHLOW2 = Generator("highlow2", "label", HighLow2Config, highlow2, highlow2_outputs, doc=__doc__ or "")
+def _forward_only(cfg: object) -> History:
+    """A label at row t reads rows t .. t + horizon only: no row before it (the horizon is forward)."""
+    return History()
+
+
+def _whole_series(cfg: object) -> History:
+    """topbot2's extrema come from recursive splitting of the whole series: all history."""
+    return History(cumulative=True)
+
+
+HIGHLOW2 = Generator(
+    "highlow2", "label", HighLow2Config, highlow2, highlow2_outputs, doc=__doc__ or "", lookback=_forward_only
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -278,7 +291,13 @@ def highlow_outputs(cfg: HighLowConfig, column_prefix: str, feature_prefix: str)
 
 
 HIGHLOW = Generator(
-    "highlow", "label", HighLowConfig, highlow, highlow_outputs, doc=HighLowConfig.__doc__ or ""
+    "highlow",
+    "label",
+    HighLowConfig,
+    highlow,
+    highlow_outputs,
+    doc=HighLowConfig.__doc__ or "",
+    lookback=_forward_only,
 )
 
 
@@ -384,7 +403,13 @@ def topbot2_outputs(cfg: TopBot2Config, column_prefix: str, feature_prefix: str)
 
 
 TOPBOT2 = Generator(
-    "topbot2", "label", TopBot2Config, topbot2, topbot2_outputs, doc=TopBot2Config.__doc__ or ""
+    "topbot2",
+    "label",
+    TopBot2Config,
+    topbot2,
+    topbot2_outputs,
+    doc=TopBot2Config.__doc__ or "",
+    lookback=_whole_series,
 )
 
 #: Registered by :mod:`itb.generators.builtins`.
