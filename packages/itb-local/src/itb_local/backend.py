@@ -168,6 +168,39 @@ class Zygote:
             self.process.stdout.close()
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of process group ``pgid``, read from /proc; on a system without
+    /proc, whether the group exists at all (``killpg(pgid, 0)``)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return []
+        return [pgid]
+    members = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, timeout: float) -> bool:
+    """Wait until no live process is left in group ``pgid`` (what the stage started, too)."""
+    deadline = time.monotonic() + timeout
+    while _group_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def _signal_group(pid: int, signum: int) -> None:
     """Signal the stage's process group; a child that has not called setsid yet gets it directly."""
     try:
@@ -291,11 +324,16 @@ class LocalBackend(Backend):
         return self._exit_code(handle)
 
     def cancel(self, handle: LocalHandle) -> None:
+        """Stop the stage and every process it started (its process group): SIGTERM, then SIGKILL
+        after the grace period; returns once none of them is left running."""
         if self._exit_code(handle) is None:
             _signal_group(handle.pid, signal.SIGTERM)
             if self._wait(handle, GRACE_S) is None:
                 _signal_group(handle.pid, signal.SIGKILL)
                 self._wait(handle, GRACE_S)
+        if not _wait_group_gone(handle.pid, GRACE_S):  # a grandchild that outlives the stage
+            _signal_group(handle.pid, signal.SIGKILL)
+            _wait_group_gone(handle.pid, GRACE_S)
         if handle.log_file is not None:
             handle.log_file.close()
 
