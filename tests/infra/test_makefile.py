@@ -16,10 +16,18 @@ DEV_ONLY = ("pytest", "ruff", "mypy", "nox", "talib", "azure", "adlfs", "sklearn
 NODE_TOOLS = {"npm", "npx", "node", "nodejs", "corepack"}
 
 
+def make_env() -> dict[str, str]:
+    """The environment without what an outer make passes down (``make test`` runs these tests):
+    MAKEFLAGS/MAKELEVEL would make the inner make print "Entering/Leaving directory" lines."""
+    return {
+        k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
+    }
+
+
 def dry_run(*args: str, cwd: Path = ROOT) -> list[str]:
     """The commands `make -n -B` would run (-B: as on a fresh clone, whatever is installed here)."""
     out = subprocess.run(
-        ["make", "-n", "-B", *args], cwd=cwd, capture_output=True, text=True, check=True
+        ["make", "-n", "-B", *args], cwd=cwd, env=make_env(), capture_output=True, text=True, check=True
     ).stdout
     return out.splitlines()
 
@@ -85,7 +93,7 @@ def test_pipeline_on_a_fresh_copy_without_npm_installs_no_dev_tools(tmp_path: Pa
         if source.is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, copy / name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV", "PYTHON"))}
+    env = {k: v for k, v in make_env().items() if not k.startswith(("UV_", "VIRTUAL_ENV", "PYTHON"))}
     env["PATH"] = _path_without_node(tmp_path)
     python = os.path.realpath(sys.executable)  # the interpreter behind .venv, not a pyenv shim
     run = subprocess.run(
