@@ -386,51 +386,15 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _port(args: argparse.Namespace) -> int:
-    """Port a reference-project config: the itb config to ``-o`` (or stdout), the report to stderr;
-    2 when something blocks it (named), else 0."""
-    from itb.port import port_text
+    from itb.port.cli import port_command
 
-    source = Path(args.source)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    outcome = port_text(text, source=source.name, target=args.output or "<stdout>",
-                        drop_unsupported=args.drop_unsupported)  # fmt: skip
-    if args.output:
-        try:
-            _write_atomically(Path(args.output), outcome.text)
-        except OSError as exc:
-            raise ConfigError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
-    else:
-        sys.stdout.write(outcome.text)
-    print(outcome.report.format(), file=sys.stderr)
-    if outcome.problems:
-        print("itb port: the ported config does not run yet:", file=sys.stderr)
-        for problem in outcome.problems:
-            print(f"  {problem}", file=sys.stderr)
-        if outcome.report.blocking and not args.drop_unsupported:
-            print("  (--drop-unsupported leaves the unsupported parts out)", file=sys.stderr)
-        return 2
-    print(f"itb port: {args.output or 'the output'} is a valid itb config", file=sys.stderr)
-    return 0
+    return port_command(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from itb.serve.cli import serve_command
 
     return serve_command(args)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """``text`` to ``path`` through a temporary file in the same folder and a rename: an interrupted
-    write leaves the previous file (or none), never half a config."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _plugins() -> int:
@@ -480,7 +444,6 @@ def resolve_data_root_default() -> str:
 def _runs(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from itb.errors import ConfigError
     from itb.runs.ids import check_run_id
     from itb.runs.lock import read_lock
     from itb.runs.manifest import list_runs, read_manifest, shown_status
