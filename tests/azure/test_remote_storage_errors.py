@@ -1,0 +1,98 @@
+"""A remote data root that cannot be reached or refuses the credentials fails a run in one line
+naming the dataset and the cause (never a traceback, never the key), in seconds: the Azure client's
+retries are bounded through ``ITB_AZURE_RETRY_TOTAL``/``ITB_AZURE_CONNECTION_TIMEOUT_S``."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from itb.storage import Storage
+from itb.storage.store import StorageError, storage_error
+from itb_azure.emulator.azurite import ACCOUNT, ACCOUNT_KEY, Azurite, free_port
+
+from tests.conftest import itb, load_default_config
+
+WRONG_KEY = "A" * 86 + "=="
+LIMITS = {"ITB_AZURE_RETRY_TOTAL": "0", "ITB_AZURE_CONNECTION_TIMEOUT_S": "2"}
+
+
+def connection_string(endpoint: str, key: str) -> str:
+    return f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={endpoint};"
+
+
+def closed_endpoint() -> str:
+    return f"http://127.0.0.1:{free_port()}/{ACCOUNT}"  # nothing listens there: connection refused
+
+
+def merge_config(tmp_path: Path, data_root: str) -> Path:
+    data = load_default_config()
+    data["data_root"] = data_root
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def assert_one_line_failure(stderr: str, dataset: str, cause: str) -> None:
+    assert "Traceback" not in stderr and "Warning" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert f"cannot write {dataset}" in lines[0] and cause in lines[0], stderr
+    assert ACCOUNT_KEY not in stderr and WRONG_KEY not in stderr
+
+
+def test_an_unreachable_account_fails_the_run_in_one_line(tmp_path: Path) -> None:
+    env = {"AZURE_STORAGE_CONNECTION_STRING": connection_string(closed_endpoint(), ACCOUNT_KEY), **LIMITS}
+    started = time.monotonic()
+    result = itb("run", str(merge_config(tmp_path, "abfs://gone/data")), "--only", "merge",
+                 "--backend", "inprocess", env=env, timeout=60)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    # the first thing a run writes is the data root's lock: no manifest can be written either
+    assert_one_line_failure(result.stderr, "runs/.lock (abfs://gone/data/runs/.lock)", "ServiceRequestError")
+    assert "Cannot connect to host 127.0.0.1" in result.stderr
+    assert time.monotonic() - started < 20
+
+
+def test_a_wrong_account_key_fails_the_run_in_one_line_and_writes_nothing(
+    azurite: Azurite, container_url: str, tmp_path: Path
+) -> None:
+    env = {"AZURE_STORAGE_CONNECTION_STRING": connection_string(azurite.blob_endpoint, WRONG_KEY), **LIMITS}
+    result = itb("run", str(merge_config(tmp_path, container_url)), "--only", "merge",
+                 "--backend", "inprocess", env=env, timeout=60)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert_one_line_failure(result.stderr, "runs/.lock", "Server failed to authenticate the request")
+    assert Storage(container_url).list("") == []  # with the right key: no lock, manifest or temporary left
+
+
+def test_reads_lists_and_checks_on_an_unreachable_account_are_storage_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string(closed_endpoint(), ACCOUNT_KEY))
+    for name, value in LIMITS.items():
+        monkeypatch.setenv(name, value)
+    storage = Storage("abfs://gone/data")
+    calls = {
+        "read": lambda: storage.read_parquet("merged.parquet"),
+        "check": lambda: storage.exists("merged.parquet"),
+        "list": lambda: storage.list("models"),
+    }
+    for action, call in calls.items():
+        with pytest.raises(StorageError) as caught:
+            call()
+        message = str(caught.value)
+        assert message.startswith(f"cannot {action} "), message
+        assert "ServiceRequestError: Cannot connect to host" in message and "\n" not in message
+    # A bug inside the boundary is not a storage failure: it passes through as itself.
+    with pytest.raises(TypeError), storage.remote_errors("read", "merged.parquet"):
+        raise TypeError("a bug in itb")
+
+
+def test_storage_errors_mask_credentials() -> None:
+    cause = RuntimeError(
+        f"denied: https://a.blob.core.windows.net/c/x?sv=2022&sig=s3cr3t%2F AccountKey={WRONG_KEY};"
+    )
+    message = str(storage_error("read", "x.parquet", "abfs://c/x.parquet?se=1&sig=s3cr3t", cause))
+    assert "s3cr3t" not in message and WRONG_KEY not in message
+    assert message.startswith("cannot read x.parquet (abfs://c/x.parquet?se=1&sig=***): RuntimeError: denied")
