@@ -1,6 +1,6 @@
 """A remote data root that cannot be reached or refuses the credentials fails a run in one line
 naming the dataset and the cause (never a traceback, never the key), in seconds: the Azure client's
-retries are bounded through ``ITB_AZURE_RETRY_TOTAL``/``ITB_AZURE_CONNECTION_TIMEOUT_S``."""
+retries are bounded through ``ITB_STORAGE_RETRY_TOTAL``/``ITB_STORAGE_CONNECTION_TIMEOUT_S``."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
+from itb.errors import ConfigError
 from itb.storage import Storage
+from itb.storage.azure_fs import client_limits
 from itb.storage.store import StorageError, storage_error
 from itb_azure.emulator.azurite import ACCOUNT, ACCOUNT_KEY, Azurite, free_port
 
 from tests.conftest import itb, load_default_config
 
 WRONG_KEY = "A" * 86 + "=="
-LIMITS = {"ITB_AZURE_RETRY_TOTAL": "0", "ITB_AZURE_CONNECTION_TIMEOUT_S": "2"}
+LIMITS = {"ITB_STORAGE_RETRY_TOTAL": "0", "ITB_STORAGE_CONNECTION_TIMEOUT_S": "2"}
 
 
 def connection_string(endpoint: str, key: str) -> str:
@@ -96,3 +98,12 @@ def test_storage_errors_mask_credentials() -> None:
     message = str(storage_error("read", "x.parquet", "abfs://c/x.parquet?se=1&sig=s3cr3t", cause))
     assert "s3cr3t" not in message and WRONG_KEY not in message
     assert message.startswith("cannot read x.parquet (abfs://c/x.parquet?se=1&sig=***): RuntimeError: denied")
+
+
+def test_client_limits_come_from_the_environment_and_bad_values_are_config_errors() -> None:
+    assert client_limits({}) == {}
+    assert client_limits(LIMITS) == {
+        "retry_total": 0, "connection_timeout": 2.0, "initial_backoff": 1, "increment_base": 1
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="ITB_STORAGE_RETRY_TOTAL: 'many' is not a non-negative int"):
+        client_limits({"ITB_STORAGE_RETRY_TOTAL": "many"})

@@ -1,7 +1,7 @@
 """adlfs with bounded retries: the Azure SDK's default policy retries a refused connection or a
 failed request for about a minute per call (backoff 15 s, x3), so an unreachable or misconfigured
-data root hangs a run for minutes before it fails. ``ITB_AZURE_RETRY_TOTAL`` and
-``ITB_AZURE_CONNECTION_TIMEOUT_S`` bound that (tests, interactive runs); unset, the SDK's defaults
+data root hangs a run for minutes before it fails. ``ITB_STORAGE_RETRY_TOTAL`` and
+``ITB_STORAGE_CONNECTION_TIMEOUT_S`` bound that (tests, interactive runs); unset, the SDK's defaults
 stay (they ride out transient failures in production).
 
 Imported only when an Azure URL is opened (it imports adlfs and the Azure SDK).
@@ -15,11 +15,13 @@ from typing import Any
 from adlfs import AzureBlobFileSystem  # type: ignore[import-untyped]  # adlfs ships no types
 from azure.storage.blob.aio import BlobServiceClient
 
+from itb.errors import ConfigError
+
 #: Environment variable -> BlobServiceClient keyword (the SDK's retry and transport settings).
 CLIENT_LIMITS = {
-    "ITB_AZURE_RETRY_TOTAL": ("retry_total", int),
-    "ITB_AZURE_CONNECTION_TIMEOUT_S": ("connection_timeout", float),
-    "ITB_AZURE_READ_TIMEOUT_S": ("read_timeout", float),
+    "ITB_STORAGE_RETRY_TOTAL": ("retry_total", int),
+    "ITB_STORAGE_CONNECTION_TIMEOUT_S": ("connection_timeout", float),
+    "ITB_STORAGE_READ_TIMEOUT_S": ("read_timeout", float),
 }
 
 
@@ -28,8 +30,16 @@ def client_limits(env: dict[str, str] | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     limits: dict[str, Any] = {}
     for name, (keyword, kind) in CLIENT_LIMITS.items():
-        if env.get(name):
-            limits[keyword] = kind(env[name])
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            value = kind(raw)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise ConfigError(f"{name}: {raw!r} is not a non-negative {kind.__name__}")
+        limits[keyword] = value
     if "retry_total" in limits:
         limits.setdefault("initial_backoff", 1)  # the SDK waits 15 s before its first retry
         limits.setdefault("increment_base", 1)

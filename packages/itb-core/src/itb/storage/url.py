@@ -78,7 +78,7 @@ def filesystem(url: str, **options: Any) -> tuple[Filesystem, str]:
 
     Explicit ``options`` win over the environment defaults of :func:`storage_options_for`. Azure
     URLs take ``client_options`` (retry and timeout keywords of the blob service client, also from
-    ``ITB_AZURE_RETRY_TOTAL``/``ITB_AZURE_CONNECTION_TIMEOUT_S``: :mod:`itb.storage.azure_fs`).
+    ``ITB_STORAGE_RETRY_TOTAL``/``ITB_STORAGE_CONNECTION_TIMEOUT_S``: :mod:`itb.storage.azure_fs`).
     """
     if "://" not in url:
         url = os.path.abspath(url)
