@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from itb.errors import ConfigError
+from itb.runs.manifest import RunStatus, StageStatus, list_runs
 from itb.storage import Storage
 from itb.storage.azure_fs import client_limits
 from itb.storage.store import StorageError, storage_error
@@ -107,3 +109,37 @@ def test_client_limits_come_from_the_environment_and_bad_values_are_config_error
     }  # fmt: skip
     with pytest.raises(ConfigError, match="ITB_STORAGE_RETRY_TOTAL: 'many' is not a non-negative int"):
         client_limits({"ITB_STORAGE_RETRY_TOTAL": "many"})
+
+
+def test_a_refused_dataset_write_fails_its_stage_in_one_line_and_the_manifest_says_so(
+    azure_env: dict[str, str], container_url: str, small_config_data: dict[str, Any], tmp_path: Path
+) -> None:
+    """A blob under an active lease refuses every write without its lease id: a real service-side
+    refusal of one dataset, after the lock and the manifest were written."""
+    from azure.storage.blob import BlobServiceClient
+
+    storage = Storage(container_url)
+    storage.write_bytes("merged.parquet", b"previous")
+    container, prefix = container_url.removeprefix("abfs://").split("/", 1)
+    service = BlobServiceClient.from_connection_string(azure_env["AZURE_STORAGE_CONNECTION_STRING"])
+    blob = service.get_blob_client(container, f"{prefix}/merged.parquet")
+    lease = blob.acquire_lease(lease_duration=-1)
+    try:
+        config = tmp_path / "leased.json"
+        config.write_text(json.dumps(small_config_data | {"data_root": container_url}))
+        result = itb("run", str(config), "--only", "merge", "--backend", "inprocess", env=LIMITS, timeout=120)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "cannot write merged.parquet" in result.stderr and "HttpResponseError" in result.stderr
+        assert "lease" in result.stderr and ACCOUNT_KEY not in result.stderr
+        manifest = list_runs(storage)[-1]
+        assert manifest.status is RunStatus.FAILED
+        merge = manifest.stages["merge"]
+        assert merge.status is StageStatus.FAILED and merge.error is not None
+        assert (
+            f"cannot write merged.parquet ({container_url}/merged.parquet): HttpResponseError" in merge.error
+        )
+        assert storage.read_bytes("merged.parquet") == b"previous"
+        assert [name for name in storage.list("") if ".tmp-" in name] == []
+    finally:
+        lease.release()

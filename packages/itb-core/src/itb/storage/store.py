@@ -243,7 +243,8 @@ class Storage:
             cause = remote_cause(exc)
             if cause is None:
                 raise
-            raise storage_error("write", name, final, cause) from None
+            where = final if self.protocol in LOCAL_PROTOCOLS else self.url(name)
+            raise storage_error("write", name, where, cause) from None
         except BaseException:  # interrupted mid-write: still leave no temporary behind
             if tmp is not None:
                 self._remove_quietly(tmp)
