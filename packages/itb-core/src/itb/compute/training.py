@@ -134,17 +134,32 @@ def fit_label_models(
             "label): widen the data range or lower train.holdout"
         )
     matrix = rows.select(table.features).to_numpy().astype(np.float64, copy=False)
-    fitted = []
-    for algorithm in algorithms:
-        # Algorithm.length: the last N usable rows, as the reference project's params.length.
-        tail = rows.height - min(rows.height, algorithm.length or rows.height)
-        usable, x = rows.slice(tail), matrix[tail:]
-        span = (int(usable["timestamp"][0]), int(usable["timestamp"][-1]))
-        y = label_values(usable, label, algorithm.regression)
-        started = time.perf_counter()
-        model = fit_model(
-            model_name(label, algorithm.name), algorithm, table.features, x, y, seed=seed, threads=threads
-        )
-        seconds = round(time.perf_counter() - started, 3)
-        fitted.append(FittedModel(model, label, usable.height, span, round(float(np.mean(y)), 6), seconds))
-    return fitted
+    return [
+        fit_algorithm(rows, matrix, table.features, label, algorithm, seed=seed, threads=threads)
+        for algorithm in algorithms
+    ]
+
+
+def fit_algorithm(
+    rows: pl.DataFrame,
+    matrix: Matrix,
+    features: list[str],
+    label: str,
+    algorithm: Algorithm,
+    *,
+    seed: int,
+    threads: int,
+) -> FittedModel:
+    """Fit ``algorithm`` on the last ``algorithm.length`` of the usable ``rows`` (all of them when
+    unset), as the reference project's ``params.length``; ``matrix`` is ``rows``' features. Shared by
+    train and the walk-forward steps, so both cut the same rows."""
+    tail = rows.height - min(rows.height, algorithm.length or rows.height)
+    usable, x = rows.slice(tail), matrix[tail:]
+    span = (int(usable["timestamp"][0]), int(usable["timestamp"][-1]))
+    y = label_values(usable, label, algorithm.regression)
+    started = time.perf_counter()
+    model = fit_model(
+        model_name(label, algorithm.name), algorithm, features, x, y, seed=seed, threads=threads
+    )
+    seconds = round(time.perf_counter() - started, 3)
+    return FittedModel(model, label, usable.height, span, round(float(np.mean(y)), 6), seconds)

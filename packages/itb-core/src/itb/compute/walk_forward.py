@@ -17,11 +17,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from itb.compute.training import MIN_TRAIN_ROWS, TrainingTable, label_values, training_rows
+from itb.compute.training import MIN_TRAIN_ROWS, FittedModel, TrainingTable, fit_algorithm, training_rows
 from itb.config.models import PipelineConfig, RollingConfig, parse_freq
 from itb.errors import ConfigError, DataError
 from itb.models.scoring import score_rows
-from itb.models.trained import fit_model, model_name
 
 STEP_PREFIX = "step-"
 
@@ -90,16 +89,14 @@ def _start_row(rolling: RollingConfig, timestamps: pl.Series, default: int) -> i
     return int(timestamps.search_sorted(int(moment.timestamp() * 1000), side="left"))
 
 
-def predict_step(
+def fit_step_models(
     table: TrainingTable, plan: RollingPlan, k: int, config: PipelineConfig, threads: int
-) -> pl.DataFrame:
-    """Train on step ``k``'s window and score its rows: ``timestamp`` + one column per model."""
-    train_from, train_to, predict_from, predict_to = plan.window(k)
+) -> list[FittedModel]:
+    """The models of step ``k``: one per label and algorithm, trained on the usable rows of the
+    step's window (each algorithm on its last ``length`` of them, as in train)."""
+    train_from, train_to, _, _ = plan.window(k)
     window = table.df[train_from:train_to]
-    target = table.df[predict_from:predict_to]
-    x_target = target.select(table.features).to_numpy().astype(np.float64, copy=False)
-    known = ~np.isnan(x_target).any(axis=1)
-    columns: dict[str, Any] = {"timestamp": target["timestamp"]}
+    fitted = []
     for label in config.train.labels:
         usable = training_rows(window, table.features, label)
         if usable.height < MIN_TRAIN_ROWS:
@@ -108,12 +105,27 @@ def predict_step(
                 f"(rows {train_from}..{train_to - 1})"
             )
         x = usable.select(table.features).to_numpy().astype(np.float64, copy=False)
-        for algorithm in config.train.algorithms:
-            name = model_name(label, algorithm.name)
-            y = label_values(usable, label, algorithm.regression)
-            model = fit_model(name, algorithm, table.features, x, y, seed=config.train.seed, threads=threads)
-            scores = score_rows(model, x_target, known, threads)
-            columns[name] = pl.Series(name, scores).fill_nan(None)
+        fitted += [
+            fit_algorithm(
+                usable, x, table.features, label, algorithm, seed=config.train.seed, threads=threads
+            )
+            for algorithm in config.train.algorithms
+        ]
+    return fitted
+
+
+def predict_step(
+    table: TrainingTable, plan: RollingPlan, k: int, config: PipelineConfig, threads: int
+) -> pl.DataFrame:
+    """Train on step ``k``'s window and score its rows: ``timestamp`` + one column per model."""
+    _, _, predict_from, predict_to = plan.window(k)
+    target = table.df[predict_from:predict_to]
+    x_target = target.select(table.features).to_numpy().astype(np.float64, copy=False)
+    known = ~np.isnan(x_target).any(axis=1)
+    columns: dict[str, Any] = {"timestamp": target["timestamp"]}
+    for fitted in fit_step_models(table, plan, k, config, threads):
+        scores = score_rows(fitted.model, x_target, known, threads)
+        columns[fitted.model.name] = pl.Series(fitted.model.name, scores).fill_nan(None)
     return pl.DataFrame(columns)
 
 

@@ -255,12 +255,28 @@ def _generator_sets(key: str, kind: Kind) -> Rule:
 
 
 def _window(src: dict[str, Any]) -> int | None:
-    """The training window the reference project used: train_length, capped by the algorithms'
-    params.length (both 0 or missing: every row)."""
-    lengths = [int(src.get("train_length") or 0)]
-    lengths += [int((a.get("params") or {}).get("length") or 0) for a in src.get("algorithms") or []]
-    positive = [n for n in lengths if n > 0]
-    return min(positive) if positive else None
+    """The walk-forward window that reproduces the reference project's: its ``train_length``; with
+    ``train_length`` 0 (an expanding window) the longest ``params.length``, since each algorithm
+    trains on its own last ``length`` rows of the window (itb's ``Algorithm.length``, also in the
+    walk-forward steps); None when neither is set."""
+    length = int(src.get("train_length") or 0)
+    if length > 0:
+        return length
+    lengths = [int((a.get("params") or {}).get("length") or 0) for a in src.get("algorithms") or []]
+    return max(lengths) if any(n > 0 for n in lengths) else None
+
+
+def _unbounded_algorithms(src: dict[str, Any]) -> list[str]:
+    """Algorithms the reference project trained on every row before a walk-forward step: no
+    ``train_length`` and no ``params.length``."""
+    if int(src.get("train_length") or 0) > 0:
+        return []
+    algorithms = src.get("algorithms") or []
+    return [
+        f"algorithms[{i}]"
+        for i, a in enumerate(algorithms)
+        if not int((a.get("params") or {}).get("length") or 0)
+    ]
 
 
 def _train(src: dict[str, Any], port: Port) -> set[str]:
@@ -442,7 +458,8 @@ def _simulate(src: dict[str, Any], port: Port) -> set[str]:
 
 def _rolling(src: dict[str, Any], port: Port) -> set[str]:
     """``rolling_predict`` -> ``rolling``: prediction_size is step_rows; the training window is
-    train_length capped by the algorithms' params.length; the rest is reported."""
+    train_length (or, for an expanding window, the longest params.length; each algorithm keeps its
+    own length); the rest is reported."""
     rp = src.get("rolling_predict")
     if not rp:
         return {"rolling_predict"}
@@ -457,7 +474,23 @@ def _rolling(src: dict[str, Any], port: Port) -> set[str]:
         return {"rolling_predict"}
     out: dict[str, Any] = {"train_rows": window, "step_rows": int(rp.get("prediction_size") or 0) or window}
     port.mapped("rolling_predict.prediction_size", "rolling.step_rows")
-    port.mapped("train_length/algorithms[].params.length", "rolling.train_rows")
+    if int(src.get("train_length") or 0) > 0:
+        port.mapped("train_length", "rolling.train_rows")
+    else:
+        port.mapped(
+            "algorithms[].params.length",
+            "rolling.train_rows",
+            "the longest: each algorithm trains on its own last length rows of the window, as in the "
+            "reference project's expanding window",
+        )
+    unbounded = _unbounded_algorithms(src)
+    if unbounded:
+        port.changed(
+            ", ".join(unbounded),
+            "the reference project trained these on every row before each walk-forward step (no "
+            f"train_length, no params.length); itb on the last rolling.train_rows ({window}) rows",
+            "raise rolling.train_rows to cover the data before the first step",
+        )
     start = rp.get("prediction_start")
     if start is not None:
         out["start"] = start

@@ -126,18 +126,19 @@ def _create(storage: Storage, data: bytes) -> bool:
                 os.unlink(private)
         return True
     storage.ensure_bucket()
-    storage.fs.makedirs(parent, exist_ok=True)
-    try:
-        with storage.fs.open(path, "xb") as handle:
-            handle.write(data)
-        return True
-    except FileExistsError:
-        return False
-    except (ValueError, NotImplementedError):  # no conditional create here: check, then write
-        if storage.fs.exists(path):
+    with storage.remote_errors("write", LOCK_NAME):
+        storage.fs.makedirs(parent, exist_ok=True)
+        try:
+            with storage.fs.open(path, "xb") as handle:
+                handle.write(data)
+            return True
+        except FileExistsError:
             return False
-        storage.fs.pipe_file(path, data)
-        return True
+        except (ValueError, NotImplementedError):  # no conditional create here: check, then write
+            if storage.fs.exists(path):
+                return False
+            storage.fs.pipe_file(path, data)
+            return True
 
 
 class RunLock:

@@ -22,20 +22,35 @@ import hashlib
 import io
 import json
 import os
+import sys
 import uuid
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from itb.errors import ItbError
-from itb.storage.url import filesystem, join
+from itb.storage.url import filesystem, join, redact
 
 #: Protocols whose single-object upload is atomic (readers see the old or the new object).
 ATOMIC_UPLOAD_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a", "memory"}
 #: Protocols whose first path segment is a container/bucket that must exist before writing.
 BUCKET_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a"}
 TMP_MARK = ".tmp-"
+LOCAL_PROTOCOLS = ("file", "local")
+#: Base exceptions of remote storage client libraries (module, class): a network, permission or
+#: service failure, not a bug in itb. Looked up in ``sys.modules`` only, never imported here: a
+#: library that is not loaded cannot have raised.
+REMOTE_LIBRARY_ERRORS = (
+    ("azure.core.exceptions", "AzureError"),
+    ("aiohttp", "ClientError"),
+    ("botocore.exceptions", "BotoCoreError"),
+    ("botocore.exceptions", "ClientError"),
+    ("google.api_core.exceptions", "GoogleAPIError"),
+    ("google.auth.exceptions", "GoogleAuthError"),
+)
 
 
 def fsync_enabled() -> bool:
@@ -65,12 +80,43 @@ class StorageError(ItbError):
     exit_code = 1
 
 
-def storage_error(action: str, name: str, url: str, exc: OSError) -> StorageError:
+def storage_error(action: str, name: str, url: str, exc: BaseException) -> StorageError:
     """One line naming the dataset and the cause: ``cannot write x.parquet (/root/x.parquet): No
-    space left on device [ENOSPC]``."""
-    code = errno.errorcode.get(exc.errno or 0)
-    cause = exc.strerror or str(exc) or type(exc).__name__
-    return StorageError(f"cannot {action} {name} ({url}): {cause}" + (f" [{code}]" if code else ""))
+    space left on device [ENOSPC]``; for a remote library's error its type and the first line of its
+    message (``cannot read merged.parquet (abfs://c/merged.parquet): ClientAuthenticationError:
+    Server failed to authenticate the request.``). Credentials in the URL or message are masked."""
+    if isinstance(exc, OSError) and exc.strerror:
+        code = errno.errorcode.get(exc.errno or 0)
+        cause = exc.strerror + (f" [{code}]" if code else "")
+    else:
+        lines = str(exc).strip().splitlines()
+        cause = type(exc).__name__ + (f": {lines[0].strip()}" if lines else "")
+    return StorageError(redact(f"cannot {action} {name} ({url}): {cause}"))
+
+
+def remote_error_types() -> tuple[type[BaseException], ...]:
+    """``OSError`` and the base errors of the remote storage libraries loaded in this process."""
+    found: builtins.list[type[BaseException]] = [OSError]
+    for module_name, class_name in REMOTE_LIBRARY_ERRORS:
+        error = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            found.append(error)
+    return tuple(found)
+
+
+def remote_cause(exc: BaseException) -> BaseException | None:
+    """The storage failure behind ``exc``: itself if it is one (:func:`remote_error_types`), else
+    the first in its chain of causes (adlfs re-raises an upload's ``ServiceRequestError`` as a
+    ``RuntimeError``); None for anything else, such as a bug."""
+    kinds = remote_error_types()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def fingerprint_bytes(data: bytes | memoryview) -> str:
@@ -96,29 +142,52 @@ class Storage:
     def url(self, name: str) -> str:
         return self.fs.unstrip_protocol(self.path(name))  # type: ignore[no-any-return]
 
+    @contextlib.contextmanager
+    def remote_errors(self, action: str, name: str) -> Iterator[None]:
+        """Turn a remote filesystem's failure inside the block (network, permissions, the service)
+        into one :class:`StorageError` naming ``name``. Wrap only fsspec calls: itb's own errors and
+        bugs pass through, and so do ``FileNotFoundError``/``FileExistsError`` (answers, not
+        failures). Local roots are left alone: their callers decide what an ``OSError`` means."""
+        if self.protocol in LOCAL_PROTOCOLS:
+            yield
+            return
+        try:
+            yield
+        except (FileNotFoundError, FileExistsError):
+            raise
+        except Exception as exc:
+            cause = remote_cause(exc)
+            if cause is None:
+                raise
+            raise storage_error(action, name, self.url(name), cause) from None
+
     def exists(self, name: str) -> bool:
-        return bool(self.fs.exists(self.path(name)))
+        with self.remote_errors("check", name):
+            return bool(self.fs.exists(self.path(name)))
 
     def size(self, name: str) -> int | None:
         try:
-            return int(self.fs.size(self.path(name)))
+            with self.remote_errors("check", name):
+                return int(self.fs.size(self.path(name)))
         except FileNotFoundError:
             return None
 
     def list(self, prefix: str) -> builtins.list[str]:
         base = self.path(prefix)
-        if not self.fs.exists(base):
-            return []
+        with self.remote_errors("list", prefix):
+            if not self.fs.exists(base):
+                return []
+            found = self.fs.find(base)
         root = self.root.rstrip("/") + "/"
-        found = self.fs.find(base)
         return sorted(p[len(root) :] if p.startswith(root) else p for p in found if TMP_MARK not in p)
 
     # --- reading -------------------------------------------------------------------------------
     def read_bytes(self, name: str) -> bytes:
-        return bytes(self.fs.cat_file(self.path(name)))
+        with self.remote_errors("read", name):
+            return bytes(self.fs.cat_file(self.path(name)))
 
     def read_parquet(self, name: str, columns: builtins.list[str] | None = None) -> pl.DataFrame:
-        if self.protocol in ("file", "local"):  # polars maps the file itself: no copy into Python bytes
+        if self.protocol in LOCAL_PROTOCOLS:  # polars maps the file itself: no copy into Python bytes
             return pl.read_parquet(self.path(name), columns=columns)
         return pl.read_parquet(io.BytesIO(self.read_bytes(name)), columns=columns)
 
@@ -135,8 +204,11 @@ class Storage:
         if self._bucket_ready or self.protocol not in BUCKET_PROTOCOLS:
             return
         bucket = self.root.strip("/").split("/", 1)[0]
-        if not self.fs.exists(bucket):
-            self.fs.mkdir(bucket)
+        with self.remote_errors("create", bucket), warnings.catch_warnings():
+            # adlfs warns (and answers yes) when it cannot ask: the next call reports the cause
+            warnings.filterwarnings("ignore", "Failed to fetch container properties")
+            if not self.fs.exists(bucket):
+                self.fs.mkdir(bucket)
         self._bucket_ready = True
 
     def write_bytes(self, name: str, data: bytes | memoryview, rows: int | None = None) -> WriteResult:
@@ -145,7 +217,7 @@ class Storage:
         parent, base = final.rsplit("/", 1)
         tmp: str | None = None
         try:
-            if self.protocol in ("file", "local"):
+            if self.protocol in LOCAL_PROTOCOLS:
                 os.makedirs(parent, exist_ok=True)
                 tmp = self._fresh_temporary(parent, base)
                 with open(tmp, "wb") as handle:
@@ -165,18 +237,22 @@ class Storage:
                 self.fs.pipe_file(tmp, data)
                 self.fs.mv(tmp, final)
             return WriteResult(name, fingerprint_bytes(data), len(data), rows)
-        except OSError as exc:
+        except Exception as exc:
             if tmp is not None:
                 self._remove_quietly(tmp)
-            raise storage_error("write", name, final, exc) from None
+            cause = remote_cause(exc)
+            if cause is None:
+                raise
+            where = final if self.protocol in LOCAL_PROTOCOLS else self.url(name)
+            raise storage_error("write", name, where, cause) from None
         except BaseException:  # interrupted mid-write: still leave no temporary behind
             if tmp is not None:
                 self._remove_quietly(tmp)
             raise
 
     def _remove_quietly(self, path: str) -> None:
-        with contextlib.suppress(OSError):
-            if self.protocol in ("file", "local"):
+        with contextlib.suppress(*remote_error_types()):
+            if self.protocol in LOCAL_PROTOCOLS:
                 os.unlink(path)
             else:
                 self.fs.rm_file(path)
@@ -190,9 +266,10 @@ class Storage:
     def remove_stale_temporaries(self) -> int:
         """Delete every temporary under the root; returns how many. Only for the holder of the data
         root's lock, before its run starts: then no writer can be working, so all are left-overs."""
-        if not self.fs.exists(self.root):
-            return 0
-        found = [p for p in self.fs.find(self.root) if TMP_MARK in p.rsplit("/", 1)[-1]]
+        with self.remote_errors("list", ""):
+            if not self.fs.exists(self.root):
+                return 0
+            found = [p for p in self.fs.find(self.root) if TMP_MARK in p.rsplit("/", 1)[-1]]
         for path in found:
             self._remove_quietly(path)
         return len(found)
@@ -205,7 +282,7 @@ class Storage:
     def _clean_stale_tmp(self, parent: str, base: str) -> None:
         """Remove temporaries of this file left by killed writers (never another file's)."""
         prefix = f".{base}{TMP_MARK}"
-        if self.protocol in ("file", "local"):
+        if self.protocol in LOCAL_PROTOCOLS:
             try:
                 with os.scandir(parent) as entries:
                     stale = [e.path for e in entries if e.name.startswith(prefix)]
@@ -216,9 +293,10 @@ class Storage:
                     os.unlink(path)
             return
         try:
-            for path in self.fs.ls(parent, detail=False):
-                if path.rsplit("/", 1)[-1].startswith(prefix):
-                    self.fs.rm_file(path)
+            with self.remote_errors("clean up", base):
+                for path in self.fs.ls(parent, detail=False):
+                    if path.rsplit("/", 1)[-1].startswith(prefix):
+                        self.fs.rm_file(path)
         except FileNotFoundError:
             pass
 
@@ -239,4 +317,5 @@ class Storage:
 
     def delete(self, name: str) -> None:
         if self.exists(name):
-            self.fs.rm(self.path(name), recursive=True)
+            with self.remote_errors("delete", name):
+                self.fs.rm(self.path(name), recursive=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any
 
 import fsspec
@@ -16,6 +17,19 @@ Filesystem = Any  # fsspec.AbstractFileSystem; fsspec ships no type information
 
 #: URL schemes served by adlfs (Azure Blob Storage / ADLS Gen2).
 AZURE_PROTOCOLS = ("abfs", "abfss", "az")
+
+
+#: ``key=value`` pairs that carry a credential: SAS signatures, account keys, tokens, passwords.
+SECRET_PAIRS = re.compile(
+    r"(?i)\b(sig|accountkey|account_key|sharedaccesssignature|sas_token|client_secret|token|password)"
+    r"=[^&;,:)\]\s'\"]+"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every credential-carrying ``key=value`` (a SAS ``sig=``, a
+    connection string's ``AccountKey=``) replaced by ``***``: for messages that quote a URL."""
+    return SECRET_PAIRS.sub(lambda m: f"{m.group(1)}=***", text)
 
 
 def protocol_of(url: str) -> str:
@@ -62,11 +76,22 @@ def storage_options_for(url: str) -> dict[str, Any]:
 def filesystem(url: str, **options: Any) -> tuple[Filesystem, str]:
     """Return ``(filesystem, path)`` for a URL or a local path (relative paths are made absolute).
 
-    Explicit ``options`` win over the environment defaults of :func:`storage_options_for`.
+    Explicit ``options`` win over the environment defaults of :func:`storage_options_for`. Azure
+    URLs take ``client_options`` (retry and timeout keywords of the blob service client, also from
+    ``ITB_STORAGE_RETRY_TOTAL``/``ITB_STORAGE_CONNECTION_TIMEOUT_S``: :mod:`itb.storage.azure_fs`).
     """
     if "://" not in url:
         url = os.path.abspath(url)
-    fs, path = url_to_fs(url, **{**storage_options_for(url), **options})
+    merged = {**storage_options_for(url), **options}
+    if protocol_of(url) in AZURE_PROTOCOLS:
+        from itb.storage.azure_fs import LimitedAzureBlobFileSystem, client_limits  # imports the Azure SDK
+
+        limits = {**client_limits(), **merged.pop("client_options", {})}
+        if limits:
+            cls = LimitedAzureBlobFileSystem
+            fs = cls(**{**cls._get_kwargs_from_urls(url), **merged, "client_options": limits})
+            return fs, cls._strip_protocol(url)
+    fs, path = url_to_fs(url, **merged)
     return fs, path
 
 
