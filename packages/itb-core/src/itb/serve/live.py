@@ -234,6 +234,8 @@ class LiveService:
         self.status = LiveStatus(self.freq_ms, settings.clock_speed)
         self.stop = asyncio.Event()
         self._failures = 0
+        #: The last exchange time read and the local clock then: schedules the next tick.
+        self._server_clock: tuple[int, float] | None = None
 
     async def run(self) -> None:
         """Tick until :attr:`stop` is set; the tick running when it is set is finished first."""
@@ -260,6 +262,7 @@ class LiveService:
         try:
             now_ms = await clock_feed.server_time()
             now_clock = self.clock()
+            self._server_clock = (now_ms, now_clock)
             outcomes = [
                 await sym.catch_up(feeds, now_ms, now_clock, s.clock_speed, self.clock)
                 for sym in self.symbols
@@ -268,7 +271,8 @@ class LiveService:
             self._failures += 1
             self.status.errors[exc.kind] = self.status.errors.get(exc.kind, 0) + 1
             self.status.last_error = str(exc)
-            delay = min(s.backoff_max_s, s.backoff_s * 2.0 ** (self._failures - 1))
+            # Bounded backoff, but never past the next candle's tick; Retry-After is obeyed as told.
+            delay = min(s.backoff_max_s, s.backoff_s * 2.0 ** (self._failures - 1), self._until_next_tick())
             if exc.retry_after is not None:
                 delay = exc.retry_after
             log.warning("exchange error (%s): %s; trying again in %.2f s", exc.kind, exc, delay)
@@ -289,6 +293,14 @@ class LiveService:
         candle_s = self.freq_ms / 1000 / s.clock_speed
         if took > candle_s:
             log.warning("slow tick: %.2f s, longer than a candle (%.2f s)", took, candle_s)
+        return self._until_next_tick()
+
+    def _until_next_tick(self) -> float:
+        """Real seconds until the next candle closes (by the last exchange time read) plus the delay."""
+        s = self.settings
+        if self._server_clock is None:
+            return s.backoff_s
+        now_ms, now_clock = self._server_clock
         estimate = now_ms + (self.clock() - now_clock) * s.clock_speed * 1000
         next_close = (int(estimate) // self.freq_ms + 1) * self.freq_ms
         return (next_close - estimate) / 1000 / s.clock_speed + s.close_delay_s
