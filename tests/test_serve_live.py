@@ -17,8 +17,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,11 +83,11 @@ def fake(klines: pl.DataFrame) -> Iterator[FakeBinance]:
 class Service:
     """``itb serve CONFIG`` as a real process against the fake exchange."""
 
-    def __init__(self, config: Path, fake: FakeBinance, tmp: Path, name: str) -> None:
+    def __init__(self, config: Path, fake: FakeBinance, tmp: Path, name: str, *extra: str) -> None:
         env = {**os.environ, **fake.env(), "ITB_SERVE_CLOCK_SPEED": str(SPEED), "ITB_FSYNC": "0"}
         self.err_path = tmp / f"{name}.stderr"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "itb", "serve", str(config), "--close-delay-s", "0.05", "--quiet"],
+            [sys.executable, "-m", "itb", "serve", str(config), "--close-delay-s", "0.05", "--quiet", *extra],
             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=self.err_path.open("w"),
         )  # fmt: skip
 
@@ -248,3 +251,40 @@ def test_exchange_errors_are_classified(fake: FakeBinance) -> None:
     assert ok["timestamp"].to_list() == [first + i * MINUTE for i in range(10)]
     expected = fake.expected("spot", "BTCUSDT", first, last + MINUTE)
     assert ok["close"].equals(expected["close"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+    except OSError:
+        return 0, {}
+
+
+def test_healthz_turns_503_when_ticks_stop_and_readyz_once_warm(
+    config: Path, fake: FakeBinance, tmp_path: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    fake.run_clock(START, SPEED)
+    service = Service(config, fake, tmp_path, "serve", "--http", f"127.0.0.1:{port}")
+    try:
+        wait_for(lambda: get(f"{base}/readyz")[0] == 200, timeout=30)
+        assert get(f"{base}/healthz")[0] == 200
+        fake.add_fault("500", path="/api/v3/", times=None)  # the exchange goes down: no good tick
+        wait_for(lambda: get(f"{base}/healthz")[0] == 503, timeout=15)  # two candles: 2 s here
+        status, body = get(f"{base}/healthz")
+        assert status == 503 and "two candles" in body["reason"] and "HTTP 500" in body["reason"], body
+        fake.clear()
+        wait_for(lambda: get(f"{base}/healthz")[0] == 200, timeout=15)
+        assert service.terminate() == 0, service.stderr()
+    finally:
+        service.stop()

@@ -28,3 +28,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="live: seconds after a candle's close before asking the exchange for it (default 1)",
     )
+    parser.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="live: serve /healthz and /readyz here (e.g. 127.0.0.1:8080)",
+    )

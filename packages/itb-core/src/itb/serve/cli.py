@@ -16,6 +16,7 @@ from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
 from itb.runs.runner import resolve_data_root
 from itb.serve.audit import TOLERANCE, AuditReport, audit_symbol
+from itb.serve.health import parse_http
 from itb.serve.live import LiveSettings, run_live
 from itb.serve.live_log import utc_day
 from itb.serve.output_sets import ConfiguredOutputs, configured_outputs
@@ -108,6 +109,7 @@ def _serve(path: str, args: argparse.Namespace) -> int:
 
 def _live(path: str, args: argparse.Namespace) -> int:
     settings = LiveSettings.from_env(args.close_delay_s)
+    http = None if args.http is None else parse_http(args.http)
     configs = symbol_configs(load_config(path), args.data_root, args.symbols)
 
     def sinks(symbol: str) -> list[RowSink]:
@@ -119,7 +121,7 @@ def _live(path: str, args: argparse.Namespace) -> int:
             print(f"itb serve: {note}", file=sys.stderr)
         return built
 
-    return run_live(configs, settings, sinks, outputs)
+    return run_live(configs, settings, sinks, outputs, http)
 
 
 def _audit_lines(report: AuditReport) -> list[str]:

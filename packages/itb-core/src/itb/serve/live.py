@@ -38,6 +38,7 @@ from itb.download.endpoints import Endpoints, Market, binance_interval, resolve_
 from itb.errors import ConfigError
 from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.exchange import ExchangeError, ExchangeFeed, Kline
+from itb.serve.health import start_health
 from itb.serve.live_log import LiveLog
 from itb.serve.model_watch import ModelWatch
 from itb.serve.output_sets import ConfiguredOutputs
@@ -311,6 +312,7 @@ def run_live(
     settings: LiveSettings,
     sinks_for: Callable[[str], Sequence[RowSink]],
     outputs_for: Callable[[PipelineConfig], ConfiguredOutputs],
+    http: tuple[str, int] | None = None,
 ) -> int:
     """Serve ``configs`` live until SIGTERM/SIGINT; returns the exit code (0 on a signal)."""
     endpoints = resolve_endpoints(configs[0].download)
@@ -324,8 +326,17 @@ def run_live(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, service.stop.set)
+        runner = (
+            None
+            if http is None
+            else await start_health(service.status.healthy, lambda: service.status.warm, *http)
+        )
         log.info("serving %s live from %s", ", ".join(c.symbol for c in configs), endpoints.api_url)
-        await service.run()
+        try:
+            await service.run()
+        finally:
+            if runner is not None:
+                await runner.cleanup()
         log.info("stopped; state persisted")
 
     asyncio.run(main())
