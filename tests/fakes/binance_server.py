@@ -5,7 +5,9 @@ Binance semantics that matter to a downloader are kept: ``startTime``/``endTime`
 ``limit`` (default 500, at most 1000 spot / 1500 futures); only candles opening at or before the
 server's "now" exist, and the one containing "now" is served still open (its values differ from the
 final candle, so storing it shows up as a mismatch); ``X-MBX-USED-WEIGHT-1M`` on every answer; and
-archives only for whole periods already over. "now" is settable, so history can be made "recent".
+archives only for whole periods already over. "now" is settable, so history can be made "recent";
+:meth:`FakeBinance.run_clock` makes it run (live mode: recorded klines served relative to a clock
+that starts at a chosen time and may run faster than real time, the forming candle included).
 
 Faults (:meth:`FakeBinance.add_fault`) apply to the next matching requests: ``429`` (Retry-After),
 ``418`` (ban with Retry-After), ``500``, ``drop`` (connection closed without an answer),
