@@ -291,3 +291,13 @@ def test_healthz_turns_503_when_ticks_stop_and_readyz_once_warm(
         assert service.terminate() == 0, service.stderr()
     finally:
         service.stop()
+
+
+def test_a_symbol_the_exchange_does_not_know_exits_2(config: Path, fake: FakeBinance, tmp_path: Path) -> None:
+    data = json.loads(config.read_text())
+    data["data_sources"][0]["symbol"] = "NOPEUSDT"
+    bad = write_config(tmp_path / "bad.json", data)
+    done = itb("serve", str(bad), env={**fake.env(), "ITB_FSYNC": "0"}, timeout=30)
+    assert done.returncode == 2, done.stderr
+    assert "refused the first request" in done.stderr and "Invalid symbol" in done.stderr
+    assert "Traceback" not in done.stderr

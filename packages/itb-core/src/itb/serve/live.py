@@ -269,6 +269,9 @@ class LiveService:
                 for sym in self.symbols
             ]
         except ExchangeError as exc:
+            if exc.kind == "refused" and self.status.last_ok is None:
+                # A 4xx on the first tick is the config's (an unknown symbol), not an outage.
+                raise ConfigError(f"itb serve: the exchange refused the first request: {exc}") from None
             self._failures += 1
             self.status.errors[exc.kind] = self.status.errors.get(exc.kind, 0) + 1
             self.status.last_error = str(exc)
