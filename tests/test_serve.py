@@ -228,7 +228,8 @@ def test_serve_refuses_missing_models_and_models_of_other_features(trained: Path
     [
         (["--replay", "2024-03-31", "2024-03-30"], "TO (2024-03-30) must be after FROM"),
         (["--replay", "2024-03-31", "tomorrow"], "'tomorrow' is not a UTC day"),
-        ([], "live mode (candles from an exchange) is not built yet"),
+        (["--http", "nowhere"], "--http: 'nowhere' is not HOST:PORT"),
+        (["--close-delay-s", "-1"], "--close-delay-s: -1 must not be negative"),
         (["--replay", "2025-01-01", "2025-01-02"], "cover 2024-03-09T00:00:00Z .. 2024-03-31T23:59:00Z"),
     ],
 )

@@ -5,7 +5,9 @@ Binance semantics that matter to a downloader are kept: ``startTime``/``endTime`
 ``limit`` (default 500, at most 1000 spot / 1500 futures); only candles opening at or before the
 server's "now" exist, and the one containing "now" is served still open (its values differ from the
 final candle, so storing it shows up as a mismatch); ``X-MBX-USED-WEIGHT-1M`` on every answer; and
-archives only for whole periods already over. "now" is settable, so history can be made "recent".
+archives only for whole periods already over. "now" is settable, so history can be made "recent";
+:meth:`FakeBinance.run_clock` makes it run (live mode: recorded klines served relative to a clock
+that starts at a chosen time and may run faster than real time, the forming candle included).
 
 Faults (:meth:`FakeBinance.add_fault`) apply to the next matching requests: ``429`` (Retry-After),
 ``418`` (ban with Retry-After), ``500``, ``drop`` (connection closed without an answer),
@@ -110,6 +112,8 @@ class FakeBinance:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _weight: tuple[int, int] = (0, 0)  # (minute, used)
     _server: ThreadingHTTPServer | None = None
+    #: Live mode (:meth:`run_clock`): (real start, exchange ms at that start, speed).
+    _clock: tuple[float, int, float] | None = None
 
     # --- control -------------------------------------------------------------------------------
     def start(self) -> FakeBinance:
@@ -151,6 +155,21 @@ class FakeBinance:
             "ITB_BINANCE_DATA_URL": self.url,
         }
 
+    def run_clock(self, origin_ms: int, speed: float = 1.0) -> None:
+        """Live mode: from now on "now" is ``origin_ms`` plus the real time elapsed times ``speed``
+        (speed 60 closes a 1m candle every real second), so a service sees candles close as they
+        would live, the forming one served still open."""
+        with self._lock:
+            self._clock = (time.monotonic(), origin_ms, speed)
+
+    def now(self) -> int:
+        """The server's "now" (ms): ``now_ms``, or the running clock's time in live mode."""
+        clock = self._clock
+        if clock is None:
+            return self.now_ms
+        started, origin, speed = clock
+        return origin + int((time.monotonic() - started) * speed * 1000)
+
     def add_fault(self, kind: str, **options: Any) -> Fault:
         fault = Fault(kind, **options)
         with self._lock:
@@ -172,7 +191,7 @@ class FakeBinance:
         return frame.filter(
             (pl.col("timestamp") >= start)
             & (pl.col("timestamp") < end)
-            & (pl.col("timestamp") + 60_000 <= self.now_ms)
+            & (pl.col("timestamp") + 60_000 <= self.now())
         )
 
     # --- behaviour -----------------------------------------------------------------------------
@@ -214,15 +233,16 @@ class FakeBinance:
             return 400, {"code": -1100, "msg": "Illegal characters found in a parameter."}
         if not 1 <= limit <= MAX_LIMIT[market]:
             return 400, {"code": -1130, "msg": "Data sent for parameter 'limit' is not valid."}
+        now = self.now()
         ts = series.ts
-        last_open = int(np.searchsorted(ts, self.now_ms, side="right"))  # rows opening at or before now
+        last_open = int(np.searchsorted(ts, now, side="right"))  # rows opening at or before now
         lo = int(np.searchsorted(ts, start, side="left")) if start is not None else 0
         hi = min(last_open, int(np.searchsorted(ts, end, side="right"))) if end is not None else last_open
         if start is None:
             lo = max(lo, hi - limit)
         hi = min(hi, lo + limit)
         rows = [list(r) for r in series.rows[lo:hi]] if hi > lo else []
-        if rows and rows[-1][0] + iv > self.now_ms:  # still open: not the final values
+        if rows and rows[-1][0] + iv > now:  # still open: not the final values
             open_price = rows[-1][1]
             rows[-1][2:6] = [open_price, open_price, open_price, _fmt(float(rows[-1][5]) / 3)]
             rows[-1][8] = max(0, int(rows[-1][8]) // 3)
@@ -275,7 +295,7 @@ class FakeBinance:
         except ValueError:
             return None
         lo, hi = int(first.timestamp() * 1000), int(after.timestamp() * 1000)
-        if hi > self.now_ms:  # not published before the period is over
+        if hi > self.now():  # not published before the period is over
             return None
         frame = self._series[(market, symbol)].frame.filter(
             (pl.col("timestamp") >= lo) & (pl.col("timestamp") < hi)
@@ -361,7 +381,7 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint == "ping":
             status, body = 200, {}
         elif endpoint == "time":
-            status, body = 200, {"serverTime": fake.now_ms}
+            status, body = 200, {"serverTime": fake.now()}
         elif endpoint == "exchangeInfo":
             weight = 20
             limit = 6000 if market == "spot" else 2400
@@ -369,7 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
                 200,
                 {
                     "timezone": "UTC",
-                    "serverTime": fake.now_ms,
+                    "serverTime": fake.now(),
                     "rateLimits": [
                         {
                             "rateLimitType": "REQUEST_WEIGHT",

@@ -392,6 +392,9 @@ def _port(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from itb.cli.logs import setup_logging
+
+    setup_logging(args.log_format)
     from itb.serve.cli import serve_command
 
     return serve_command(args)

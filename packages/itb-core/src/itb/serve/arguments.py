@@ -21,3 +21,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--day", help="audit: only this UTC day (YYYY-MM-DD) of the live log")
     parser.add_argument("--quiet", action="store_true", help="replay: do not print each signal")
+    parser.add_argument(
+        "--close-delay-s",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="live: seconds after a candle's close before asking the exchange for it (default 1)",
+    )
+    parser.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="live: serve /healthz and /readyz here (e.g. 127.0.0.1:8080)",
+    )

@@ -1,5 +1,6 @@
-"""``itb serve CONFIG --replay FROM TO`` and ``itb serve audit CONFIG [--day D]``: argument handling
-and what they print. The work is in :mod:`itb.serve.replay` and :mod:`itb.serve.audit`."""
+"""``itb serve CONFIG`` (live), ``itb serve CONFIG --replay FROM TO`` and ``itb serve audit CONFIG
+[--day D]``: argument handling and what they print. The work is in :mod:`itb.serve.live`,
+:mod:`itb.serve.replay` and :mod:`itb.serve.audit`."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
 from itb.runs.runner import resolve_data_root
 from itb.serve.audit import TOLERANCE, AuditReport, audit_symbol
+from itb.serve.health import parse_http
+from itb.serve.live import LiveSettings, run_live
 from itb.serve.live_log import utc_day
-from itb.serve.output_sets import configured_outputs
+from itb.serve.output_sets import ConfiguredOutputs, configured_outputs
 from itb.serve.replay import ReplayReport, replay_symbol
+from itb.serve.ticks import RowSink
 from itb.storage.store import Storage
 
 #: Differences printed per symbol (all are counted).
@@ -80,10 +84,7 @@ def _replay_summary(report: ReplayReport, root: str) -> str:
 
 def _serve(path: str, args: argparse.Namespace) -> int:
     if args.replay is None:
-        raise ConfigError(
-            "itb serve: live mode (candles from an exchange) is not built yet; replay stored klines "
-            "with --replay FROM TO"
-        )
+        return _live(path, args)
     start, end = _day_ms(args.replay[0], "--replay FROM"), _day_ms(args.replay[1], "--replay TO")
     if end <= start:
         raise ConfigError(f"--replay: TO ({args.replay[1]}) must be after FROM ({args.replay[0]})")
@@ -104,6 +105,23 @@ def _serve(path: str, args: argparse.Namespace) -> int:
         else:
             print(_replay_summary(report, config.data_root))
     return 0
+
+
+def _live(path: str, args: argparse.Namespace) -> int:
+    settings = LiveSettings.from_env(args.close_delay_s)
+    http = None if args.http is None else parse_http(args.http)
+    configs = symbol_configs(load_config(path), args.data_root, args.symbols)
+
+    def sinks(symbol: str) -> list[RowSink]:
+        return [] if args.quiet or args.log_format == "json" else [ConsoleSignals(symbol)]
+
+    def outputs(config: PipelineConfig) -> ConfiguredOutputs:
+        built = configured_outputs(config)
+        for note in built.skipped:
+            print(f"itb serve: {note}", file=sys.stderr)
+        return built
+
+    return run_live(configs, settings, sinks, outputs, http)
 
 
 def _audit_lines(report: AuditReport) -> list[str]:
@@ -157,6 +175,6 @@ def serve_command(args: argparse.Namespace) -> int:
         return _audit(words[1], args)
     if len(words) != 1:
         raise ConfigError(
-            "usage: itb serve CONFIG --replay FROM TO [--data-root URL] (or: itb serve audit CONFIG)"
+            "usage: itb serve CONFIG [--replay FROM TO] [--data-root URL] (or: itb serve audit CONFIG)"
         )
     return _serve(words[0], args)

@@ -19,7 +19,7 @@ returned (:meth:`LiveLog.amend_last`) and persisted with the day's next write or
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -148,15 +148,19 @@ class LiveLog:
         self.storage.write_json(datasets.live_state(self.symbol), state.model_dump(mode="json"))
         return added
 
-    def amend_last(self, values: Mapping[str, float]) -> None:
+    def amend_last(self, values: Mapping[str, float | Sequence[float]]) -> None:
         """Set columns of the rows the last :meth:`append` added to the current day, in memory
-        (persisted by the next write or :meth:`flush`)."""
+        (persisted by the next write or :meth:`flush`). A sequence gives one value per row
+        appended (its last values when the append spanned days)."""
         if self._frame is None or not self._appended:
             return
         keep = self._frame.height - self._appended
+        n = self._appended
         last = self._frame.slice(keep).with_columns(
-            pl.lit(v, dtype=pl.Float64).alias(k) for k, v in values.items()
-        )
+            pl.Series(k, list(v)[-n:], dtype=pl.Float64) if isinstance(v, Sequence)
+            else pl.lit(v, dtype=pl.Float64).alias(k)
+            for k, v in values.items()
+        )  # fmt: skip
         self._frame = pl.concat([self._frame.slice(0, keep), last])
         self._dirty = True
 

@@ -18,9 +18,8 @@ row persisted.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -32,14 +31,9 @@ from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.live_log import LiveLog
 from itb.serve.model_watch import ModelWatch
 from itb.serve.output_sets import ConfiguredOutputs
+from itb.serve.ticks import RowSink, process_candles
 from itb.storage.sources import read_source
 from itb.storage.store import Storage
-
-
-class RowSink(Protocol):
-    """Where each processed row goes besides the log (an :class:`itb.outputs.Output` fits)."""
-
-    def send(self, row: Mapping[str, Any]) -> None: ...
 
 
 @dataclass
@@ -129,27 +123,12 @@ def replay_symbol(
         tick = clock()
         candle = todo.slice(i, 1)
         in_hand = clock()
-        row = engine.step(candle)
-        computed = clock()
-        compute_ms = (computed - in_hand) * 1000
-        row = row.with_columns(
-            model_key=pl.lit(engine.model_key),
-            backfilled=pl.lit(False),
-            fetch_ms=pl.lit((in_hand - tick) * 1000),
-            compute_ms=pl.lit(compute_ms),
-            latency_ms=pl.lit((computed - in_hand) * 1000),
-            close_lag_ms=pl.lit((computed - tick) * 1000),
-        )
-        delivered = {"symbol": config.symbol, **row.row(0, named=True)}
-        for sink in (*sinks, *(out for _, out in outputs.outputs)):
-            sink.send(delivered)
-        log.append(row, engine.model_key, outputs.snapshots())
-        persisted = clock()
-        log.amend_last(
-            {"latency_ms": (persisted - in_hand) * 1000, "close_lag_ms": (persisted - tick) * 1000}
-        )
-        report.compute_ms.append(compute_ms)
-        for name, value in delivered.items():
+        row = process_candles(
+            engine, log, outputs, sinks, candle, symbol=config.symbol, backfilled=False,
+            tick=tick, in_hand=in_hand, closes=pl.Series([tick]), clock=clock,
+        )  # fmt: skip
+        report.compute_ms.append(float(row["compute_ms"][0]))
+        for name, value in row.row(0, named=True).items():
             if isinstance(value, bool) and name != "backfilled":
                 report.signal_counts[name] = report.signal_counts.get(name, 0) + value
     log.flush()
