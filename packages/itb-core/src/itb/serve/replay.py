@@ -140,7 +140,7 @@ def replay_symbol(
             latency_ms=pl.lit((computed - in_hand) * 1000),
             close_lag_ms=pl.lit((computed - tick) * 1000),
         )
-        delivered = {"symbol": config.symbol, **row.row(0, named=True)}
+        delivered = {"symbol": config.symbol, "open": float(candle["open"][0]), **row.row(0, named=True)}
         for sink in (*sinks, *(out for _, out in outputs.outputs)):
             sink.send(delivered)
         log.append(row, engine.model_key, outputs.snapshots())
