@@ -33,6 +33,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,7 @@ from datetime import timedelta
 from pydantic import BaseModel, ConfigDict
 from telegram import Bot
 from telegram.error import BadRequest, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
 
 from itb.config.models import PipelineConfig
 from itb.secret_refs import Resolver, SecretScope, install_redaction, redact
@@ -261,7 +263,10 @@ class TelegramSink:
         try:
             loop.run_until_complete(bot.send_message(chat_id=self.chat_id, text=entry.text))
         except RetryAfter as exc:
-            wait = min(retry_after_seconds(exc.retry_after), self.policy.max_retry_after)
+            with warnings.catch_warnings():  # PTB 22 warns that the int becomes a timedelta: both work
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                asked = exc.retry_after
+            wait = min(retry_after_seconds(asked), self.policy.max_retry_after)
             log.warning("telegram: rate limited (429), retrying message %d in %.0f s", entry.seq, wait)
             return wait
         except BadRequest as exc:
