@@ -63,9 +63,18 @@ class ConfiguredOutputs:
 
 def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
     """The outputs of ``config.output_sets`` (raises :class:`ConfigError` for an unknown kind or a
-    bad config section)."""
-    registry = output_registry()
+    bad config section; what was built before the error, the message sink too, is closed)."""
     built = ConfiguredOutputs()
+    try:
+        _build(config, built)
+    except BaseException:
+        built.close()
+        raise
+    return built
+
+
+def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
+    registry = output_registry()
     context: OutputContext | None = None
     for i, oset in enumerate(config.output_sets):
         info = registry.lookup(oset.generator)
@@ -91,4 +100,3 @@ def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
             built.sink = message_sink(config, storage, resolvers(secret_resolvers()))
             context = OutputContext(config.symbol, storage, config.simulate, built.sink)
         built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))
-    return built
