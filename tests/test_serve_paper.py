@@ -4,7 +4,10 @@ restart mid-day ends with the same ledger, and each fill and day is announced.""
 
 from __future__ import annotations
 
+import copy
 import json
+import shutil
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,14 +16,17 @@ import numpy as np
 import polars as pl
 import pytest
 from itb.backtest.vectorised import Direction, run_backtest
+from itb.config import load_config
 from itb.config.models import PipelineConfig, SimulateConfig
 from itb.errors import DataError
+from itb.serve.live_log import LiveLog
 from itb.serve.messages import ListSink
 from itb.serve.output_sets import configured_outputs
 from itb.serve.paper import PaperTrader, PaperTraderConfig
+from itb.serve.replay import read_candles, replay_symbol
 from itb.storage import Storage
 
-from tests.conftest import load_default_config
+from tests.conftest import itb, load_default_config, write_config
 
 DAY_MS = 86_400_000
 FEE, SLIPPAGE = 0.001, 0.0005
@@ -142,3 +148,73 @@ def test_trader_simulation_takes_its_costs_from_simulate_unless_given(tmp_path: 
     assert (a.account.fee_rate, a.account.slippage, a.account.direction) == (0.0005, 0.001, "both")
     assert (b.account.fee_rate, b.buy_column, b.sell_column) == (0.002, "go", "sell_signal")
     built.close()
+
+
+# ---- through the replay: trained models, the engine's signals, the candles' opens ----------------
+
+
+@pytest.fixture(scope="module")
+def trained_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root `itb run` trained (the sample config on March 2024, signals at +-0.01)."""
+    folder = tmp_path_factory.mktemp("paper")
+    data = copy.deepcopy(load_default_config())
+    data["data_root"] = str(folder / "data")
+    data["merge"] = {"gaps": "fill", "start": "2024-03-09T00:00:00Z", "end": "2024-04-01T00:00:00Z"}
+    data["train"]["algorithms"][0]["params"] = {"num_boost_round": 30}
+    data["signal_sets"][1]["config"]["parameters"] = {
+        "buy_signal_threshold": 0.01,
+        "sell_signal_threshold": -0.01,
+    }
+    data["simulate"] = {"fee": FEE, "slippage": SLIPPAGE}
+    data["output_sets"] = [{"generator": "trader_simulation", "config": {"daily_summary": False}}]
+    path = write_config(folder / "config.json", data)
+    done = itb("run", str(path), "--backend", "inprocess", env={"ITB_FSYNC": "0"})
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def replay_into(config_path: Path, root: Path, spans: list[tuple[str, str]]) -> PipelineConfig:
+    shutil.copytree(config_path.parent / "data", root, ignore=shutil.ignore_patterns("live", "paper"))
+    config = load_config(config_path).model_copy(update={"data_root": str(root)})
+    for start, end in spans:  # each span is a new process: outputs built afresh, state from disk
+        outputs = configured_outputs(config)
+        try:
+            replay_symbol(config, Storage(str(root)), ms(start), ms(end), outputs=outputs)
+        finally:
+            outputs.close()
+    return config
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+def test_replayed_paper_trades_equal_the_backtest_and_survive_a_restart(
+    trained_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = replay_into(trained_root, tmp_path / "whole", [("2024-03-31T00:00", "2024-03-31T05:00")])
+    log = LiveLog(Storage(config.data_root), "BTCUSDT").read_day("2024-03-31")
+    opens = read_candles(config).select("timestamp", "open")
+    rows = log.select("timestamp", "buy_signal", "sell_signal").join(opens, on="timestamp", how="left")
+    assert rows.height == 300 and rows["open"].null_count() == 0
+    expected = run_backtest(
+        rows["open"].to_numpy()[1:],
+        rows["buy_signal"].fill_null(False).to_numpy()[:-1],
+        rows["sell_signal"].fill_null(False).to_numpy()[:-1],
+        rows["timestamp"].to_numpy()[1:],
+        fee=FEE,
+        slippage=SLIPPAGE,
+    )
+    closed = [t for t in expected.ledger if not t.get("open_at_end")]
+    assert closed, "the rule should trade in five hours"
+    keys = ("side", "entry_time", "entry_price", "exit_time", "exit_price")
+    whole = ledger(Path(config.data_root))
+    assert [{k: t[k] for k in keys} for t in whole["trades"]] == [{k: t[k] for k in keys} for t in closed]
+    assert capsys.readouterr().out.count(" paper BTCUSDT ") == len(whole["fills"])  # a message per fill
+
+    split = replay_into(
+        trained_root,
+        tmp_path / "split",
+        [("2024-03-31T00:00", "2024-03-31T02:17"), ("2024-03-31T00:00", "2024-03-31T05:00")],
+    )
+    assert ledger(Path(split.data_root)) == whole
