@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from pathlib import Path
@@ -10,11 +11,14 @@ from typing import Any
 
 import pytest
 from itb.config.models import PipelineConfig
+from itb.serve.live_log import LiveLog
+from itb.serve.messages import ListSink
 from itb.serve.output_sets import configured_outputs
+from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
 from itb.serve.telegram import OUTBOX, RetryPolicy, TelegramSink, message_id
 from itb.storage import Storage
 
-from tests.conftest import load_default_config
+from tests.conftest import itb, load_default_config, write_config
 from tests.fakes.telegram_server import FakeTelegram
 from tests.polling import wait_for
 
@@ -182,3 +186,41 @@ def test_score_messages_go_to_telegram_when_the_secrets_are_configured(
     console = configured_outputs(PipelineConfig.model_validate(data))
     assert not isinstance(console.sink, TelegramSink)
     console.close()
+
+
+def test_itb_serve_replay_sends_its_messages_to_telegram(tg: FakeTelegram, tmp_path: Path) -> None:
+    """End to end: `itb serve --replay` with the Telegram secrets delivers the band messages of the
+    logged rows, each once, through a 429 and a 502, and neither output nor outbox shows the token."""
+    bands = {
+        "score_column_names": ["trade_score"],
+        "positive_bands": [{"edge": 0.02, "text": "flat"}, {"edge": 0.05, "frequency": 30, "text": "up"}],
+        "negative_bands": [{"edge": -0.02, "text": "flat"}, {"edge": -0.05, "frequency": 30, "text": "down"}],
+    }
+    data = copy.deepcopy(load_default_config())
+    data["data_root"] = str(tmp_path / "data")
+    data["merge"] = {"gaps": "fill", "start": "2024-03-09T00:00:00Z", "end": "2024-04-01T00:00:00Z"}
+    data["train"]["algorithms"][0]["params"] = {"num_boost_round": 30}
+    data["output_sets"] = [{"generator": "score_notification_model", "config": bands}]
+    data["secrets"] = {"telegram_bot_token": "env:TEST_TG_TOKEN", "telegram_chat_id": "env:TEST_TG_CHAT"}
+    env = {"ITB_FSYNC": "0", "ITB_TELEGRAM_API_URL": tg.url, "TEST_TG_TOKEN": TOKEN, "TEST_TG_CHAT": CHAT}
+    path = write_config(tmp_path / "config.json", data)
+    trained = itb("run", str(path), "--backend", "inprocess", env=env)
+    assert trained.returncode == 0, trained.stderr
+    assert tg.messages(CHAT) == []  # the batch run sends nothing
+
+    tg.add_fault("429", retry_after=1)
+    tg.add_fault("502")
+    sent = itb("serve", str(path), "--replay", "2024-03-31", "2024-04-01", "--quiet", env=env)
+    assert sent.returncode == 0, sent.stderr
+    # the oracle: the same notifier over the rows the service logged
+    expected = ListSink()
+    notifier = ScoreNotifier(ScoreNotificationConfig.model_validate(bands), sink=expected)
+    for row in (
+        LiveLog(Storage(str(tmp_path / "data")), "BTCUSDT").read_day("2024-03-31").iter_rows(named=True)
+    ):
+        notifier.send({"symbol": "BTCUSDT", **row})
+    assert len(expected.texts) >= 3
+    assert tg.messages(CHAT) == expected.texts
+    assert not any(text in sent.stdout for text in expected.texts)  # delivered, not printed
+    assert TOKEN not in sent.stdout + sent.stderr
+    assert outbox_files(tmp_path / "data") == []
