@@ -4,6 +4,11 @@ Plugins add kinds through the ``itb_outputs`` hook, each with a pydantic model f
 section and a factory that builds the :class:`Output` from it. itb's own are in
 :data:`BUILTIN_OUTPUTS`; an output that also has ``snapshot() -> dict`` and ``restore(dict)`` gets
 its state persisted by ``itb serve`` with the last processed candle.
+
+A kind whose :attr:`OutputInfo.with_context` is set is built with an :class:`OutputContext` too:
+the symbol, the data root (for state of its own, like the paper trader's account), the config's
+``simulate`` section, and the service's :class:`~itb.serve.messages.MessageSink` (Telegram or the
+console) that every output of a symbol shares.
 """
 
 from __future__ import annotations
@@ -15,9 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
+from itb.config.models import SimulateConfig
 from itb.plugins.manager import fill, plugin_manager
 from itb.plugins.registry import Registry
+from itb.serve.messages import MessageSink
+from itb.serve.paper import PaperTrader, PaperTraderConfig
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
+from itb.storage.store import Storage
 
 if TYPE_CHECKING:
     import pluggy
@@ -34,13 +43,36 @@ class Output(Protocol):
 
 
 @dataclass(frozen=True)
+class OutputContext:
+    """What the service hands an output besides its config section."""
+
+    symbol: str
+    #: The symbol's data root (where ``itb run`` trained it).
+    storage: Storage
+    #: The config's ``simulate`` section (fee, slippage, direction defaults).
+    simulate: SimulateConfig
+    #: Where messages go (Telegram through the outbox, or the console); closed by the service.
+    sink: MessageSink
+
+
+@dataclass(frozen=True)
 class OutputInfo:
     name: str
     #: The model of this output's config section (unknown keys should be errors: ``extra="forbid"``).
     config_model: type[BaseModel]
-    #: Builds the output from its validated config.
-    factory: Callable[[Any], Output]
+    #: Builds the output from its validated config (and an :class:`OutputContext` if ``with_context``).
+    factory: Callable[..., Output]
     description: str = ""
+    #: Call ``factory(config, context)`` instead of ``factory(config)``.
+    with_context: bool = False
+
+
+def _score_notifier(config: ScoreNotificationConfig, context: OutputContext) -> ScoreNotifier:
+    return ScoreNotifier(config, sink=context.sink)
+
+
+def _paper_trader(config: PaperTraderConfig, context: OutputContext) -> PaperTrader:
+    return PaperTrader(config, context.symbol, context.storage, context.simulate, context.sink)
 
 
 #: Output kinds itb-core provides itself.
@@ -48,8 +80,18 @@ BUILTIN_OUTPUTS: tuple[OutputInfo, ...] = (
     OutputInfo(
         "score_notification_model",
         ScoreNotificationConfig,
-        ScoreNotifier,
-        "a message when the score changes band and every `frequency` candles in one (console)",
+        _score_notifier,
+        "a message when the score changes band and every `frequency` candles in one "
+        "(Telegram when its secrets are configured, else the console)",
+        with_context=True,
+    ),
+    OutputInfo(
+        "trader_simulation",
+        PaperTraderConfig,
+        _paper_trader,
+        "paper trading: fills at the next candle's open with the configured fee and slippage, "
+        "state in <data_root>/paper/<SYMBOL>/, a message per fill",
+        with_context=True,
     ),
 )
 

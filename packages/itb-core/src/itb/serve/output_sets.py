@@ -15,10 +15,15 @@ from pydantic import ValidationError
 
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
-from itb.outputs import Output, output_registry
+from itb.outputs import Output, OutputContext, output_registry
+from itb.plugins.manager import secret_resolvers
+from itb.secret_refs import resolvers
+from itb.serve.messages import MessageSink
+from itb.serve.telegram import message_sink
+from itb.storage.store import Storage
 
 #: Output kinds of the reference project not built in itb yet: skipped with a note.
-NOT_BUILT = ("diagram_notification_model", "trader_simulation", "trader_binance", "trader_mt5")
+NOT_BUILT = ("diagram_notification_model", "trader_binance", "trader_mt5")
 
 
 @runtime_checkable
@@ -36,6 +41,8 @@ class ConfiguredOutputs:
     outputs: list[tuple[str, Output]] = field(default_factory=list)
     #: Notes about skipped sets, for the console.
     skipped: list[str] = field(default_factory=list)
+    #: The message sink the outputs share (closed last: it delivers what they said).
+    sink: MessageSink | None = None
 
     def snapshots(self) -> dict[str, dict[str, Any]]:
         return {key: out.snapshot() for key, out in self.outputs if isinstance(out, StatefulOutput)}
@@ -46,15 +53,29 @@ class ConfiguredOutputs:
                 out.restore(states[key])
 
     def close(self) -> None:
-        for _, out in self.outputs:
-            out.close()
+        try:
+            for _, out in self.outputs:
+                out.close()
+        finally:
+            if self.sink is not None:
+                self.sink.close()
 
 
 def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
     """The outputs of ``config.output_sets`` (raises :class:`ConfigError` for an unknown kind or a
-    bad config section)."""
-    registry = output_registry()
+    bad config section; what was built before the error, the message sink too, is closed)."""
     built = ConfiguredOutputs()
+    try:
+        _build(config, built)
+    except BaseException:
+        built.close()
+        raise
+    return built
+
+
+def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
+    registry = output_registry()
+    context: OutputContext | None = None
     for i, oset in enumerate(config.output_sets):
         info = registry.lookup(oset.generator)
         if info is None:
@@ -71,5 +92,11 @@ def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ConfigError(f"output_sets[{i}].config.{where}: {first['msg']}") from None
-        built.outputs.append((f"{i}:{oset.generator}", info.factory(settings)))
-    return built
+        if not info.with_context:
+            built.outputs.append((f"{i}:{oset.generator}", info.factory(settings)))
+            continue
+        if context is None:  # one sink per symbol, made only when an output needs it
+            storage = Storage(config.data_root)
+            built.sink = message_sink(config, storage, resolvers(secret_resolvers()))
+            context = OutputContext(config.symbol, storage, config.simulate, built.sink)
+        built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))

@@ -17,7 +17,10 @@ nothing and keeps the state. The state (band and candles since the last message)
 record the service persists after every candle (:meth:`ScoreNotifier.snapshot` /
 :meth:`ScoreNotifier.restore`), so a restart does not repeat or lose a band change.
 
-Messages go to ``emit`` (the console in replay; Telegram is not built yet).
+Messages go to a :class:`~itb.serve.messages.MessageSink`: Telegram through the persisted outbox when
+the config has the Telegram secrets, else the console (:func:`itb.serve.telegram.message_sink`).
+Each message's key is ``score:<symbol>:<timestamp>``, so a candle processed again after a restart
+does not send its message twice.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from itb.serve.messages import ConsoleSink, MessageSink
 
 
 class Band(BaseModel):
@@ -89,12 +94,34 @@ def band_of(
     return side, next((i for i, hit in enumerate(inside) if hit), len(bands) - 1)
 
 
-class ScoreNotifier:
-    """The output: :meth:`send` each candle's row; messages go to ``emit``."""
+class CallableSink:
+    """A :class:`~itb.serve.messages.MessageSink` over a plain function of the text (``list.append``)."""
 
-    def __init__(self, config: ScoreNotificationConfig, emit: Callable[[str], None] = print) -> None:
-        self.config = config
+    def __init__(self, emit: Callable[[str], None]) -> None:
         self.emit = emit
+
+    def post(self, text: str, key: str) -> None:
+        self.emit(text)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class ScoreNotifier:
+    """The output: :meth:`send` each candle's row; messages go to ``sink`` (or the function ``emit``).
+
+    The sink is shared with the service's other outputs, which closes it: :meth:`close` does not.
+    """
+
+    def __init__(
+        self,
+        config: ScoreNotificationConfig,
+        emit: Callable[[str], None] | None = None,
+        *,
+        sink: MessageSink | None = None,
+    ) -> None:
+        self.config = config
+        self.sink: MessageSink = sink or (CallableSink(emit) if emit is not None else ConsoleSink())
         self.state = BandState()
 
     def snapshot(self) -> dict[str, Any]:
@@ -136,9 +163,12 @@ class ScoreNotifier:
         due = band.frequency is not None and since >= band.frequency
         notify = (self.config.notify_band_up and up) or (self.config.notify_band_dn and down) or due
         if notify:
-            self.emit(self.message(row, band, "↑" if up and not down else "↓" if down and not up else ""))
+            arrow = "↑" if up and not down else "↓" if down and not up else ""
+            self.sink.post(
+                self.message(row, band, arrow), f"score:{row.get('symbol', '')}:{row['timestamp']}"
+            )
             since = 0
         self.state = BandState(side=side, index=index, since_message=since)
 
     def close(self) -> None:
-        """Nothing to release: messages go to ``emit``."""
+        """Nothing to release: the sink belongs to the service."""

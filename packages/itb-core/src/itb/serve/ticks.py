@@ -58,8 +58,9 @@ def process_candles(
         latency_ms=pl.lit(step_ms),
         close_lag_ms=((computed - closes) * 1000).cast(pl.Float64).alias("close_lag_ms"),
     )
-    for row in rows.iter_rows(named=True):  # each candle's delivery: outputs act per candle
-        delivered = {"symbol": symbol, **row}
+    opens = candles["open"].cast(pl.Float64).to_list()  # the paper trader fills at the next open
+    for row, open_ in zip(rows.iter_rows(named=True), opens, strict=True):  # outputs act per candle
+        delivered = {"symbol": symbol, "open": open_, **row}
         for sink in (*sinks, *(out for _, out in outputs.outputs)):
             sink.send(delivered)
     log.append(rows, engine.model_key, outputs.snapshots())
