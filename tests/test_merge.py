@@ -14,13 +14,13 @@ from itb.compute.merge import (
     SourceFrame,
     check_filled_share,
     gap_summary,
-    iso,
     merge_sources,
     merge_warnings,
 )
 from itb.config import parse_config
 from itb.errors import DataError
 from itb.runs.runner import run_pipeline
+from itb.timefmt import iso_ms
 
 from tests.conftest import SHARED_DATA, itb
 
@@ -253,4 +253,4 @@ def test_gap_summary_lists_the_first_gaps_counts_all_and_finds_the_longest() -> 
     assert count == 30 and len(listed) == MAX_GAPS_LISTED
     assert [g.rows for g in listed] == [k % 7 + 1 for k in range(MAX_GAPS_LISTED)]
     assert longest == listed[6] and longest.rows == 7
-    assert longest.start == iso(stamps[6] + MINUTE) and longest.end == iso(stamps[7] - MINUTE)
+    assert longest.start == iso_ms(stamps[6] + MINUTE) and longest.end == iso_ms(stamps[7] - MINUTE)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Literal
 
 import polars as pl
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from itb.config.models import parse_freq
 from itb.errors import DataError
+from itb.timefmt import iso_ms
 
 PRICE_COLUMNS = ("open", "high", "low")
 ALL_PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -98,12 +98,8 @@ class SourceFrame:
     column_prefix: str = ""
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _iso_list(timestamps: pl.Series) -> list[str]:
-    return [iso(int(t)) for t in timestamps.head(FIRST_ROWS).to_list()]
+    return [iso_ms(int(t)) for t in timestamps.head(FIRST_ROWS).to_list()]
 
 
 def merge_sources(
@@ -150,7 +146,7 @@ def merge_sources(
     end = end_ms if end_ms is not None else int(frames[0]["timestamp"].max()) + freq_ms  # type: ignore[arg-type]
     start -= start % freq_ms
     if end <= start:
-        raise DataError(f"merge: empty time range {iso(start)} .. {iso(end)}")
+        raise DataError(f"merge: empty time range {iso_ms(start)} .. {iso_ms(end)}")
     raster = pl.int_range(start, end, freq_ms, eager=True, dtype=pl.Int64).set_sorted()
     merged = pl.DataFrame({"timestamp": raster})
     for i, (source, frame) in enumerate(zip(sources, frames, strict=True)):
@@ -167,7 +163,7 @@ def merge_sources(
             merged = _fill(merged, prefix, freq_ms)
     report = MergeReport(
         rows=merged.height,
-        range=(iso(start), iso(end - freq_ms)),
+        range=(iso_ms(start), iso_ms(end - freq_ms)),
         gaps_mode=gaps,
         gap_rows_filled=sum(r.missing_rows for r in reports),
         filled_share=round(max(r.missing_rows for r in reports) / merged.height, 6),
@@ -256,7 +252,7 @@ def gap_summary(timestamps: pl.Series, freq_ms: int) -> tuple[list[Gap], int, Ga
         return [], 0, None
 
     def gap(row: tuple[int, int, int]) -> Gap:
-        return Gap(start=iso(row[0]), end=iso(row[1]), rows=int(row[2]))
+        return Gap(start=iso_ms(row[0]), end=iso_ms(row[1]), rows=int(row[2]))
 
     listed = [gap(row) for row in runs.head(MAX_GAPS_LISTED).iter_rows()]
     longest = runs.row(int(runs["rows"].arg_max()))  # type: ignore[arg-type]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from numpy.typing import NDArray
 from itb.backtest.vectorised import Backtest, run_backtest
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
+from itb.timefmt import iso_ms
 
 YEAR_MS = 365.25 * 86_400_000
 
@@ -83,7 +83,7 @@ def simulate(signals: pl.DataFrame, config: PipelineConfig, threads: int = 1) ->
         bars_per_year=bars_per_year,
     )
     grid = search_grid(signals, config, prices, timestamps, bars_per_year, threads)
-    span = [_iso(timestamps[0]), _iso(timestamps[-1])] if signals.height else None
+    span = [iso_ms(timestamps[0]), iso_ms(timestamps[-1])] if signals.height else None
     document: dict[str, Any] = {
         "span": sim.span,
         "range": span,
@@ -153,7 +153,3 @@ def search_grid(
         "top": ranked[: grid.top],
         "all": rows,
     }
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -123,10 +123,6 @@ def to_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def with_overrides(
     config: PipelineConfig,
     symbols: list[str] | None = None,

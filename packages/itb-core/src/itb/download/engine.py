@@ -21,12 +21,13 @@ import polars as pl
 
 from itb.config.models import PipelineConfig
 from itb.download.archive import ArchiveFetcher, ChecksumMismatch, Period
-from itb.download.endpoints import Endpoints, Market, Series, iso, plan_series, resolve_endpoints, to_ms
+from itb.download.endpoints import Endpoints, Market, Series, plan_series, resolve_endpoints, to_ms
 from itb.download.partitions import PartitionStore, holes, month_start, months_overlapping, next_month
 from itb.download.report import ProgressView, SeriesReport, default_progress
 from itb.download.rest import RestClient
 from itb.download.retry import RetryPolicy, Stats
 from itb.storage.store import Storage, WriteResult
+from itb.timefmt import iso_ms
 
 log = logging.getLogger("itb.download")
 DAY_MS = 86_400_000
@@ -158,7 +159,7 @@ class Downloader:
         wanted = to_ms(self.settings.start) if self.settings.start is not None else 0
         first = rest.first_open_time(series, wanted)
         if first is None or first >= end:
-            report.note = f"the exchange has no closed candle from {iso(wanted)} to {iso(end)}"
+            report.note = f"the exchange has no closed candle from {iso_ms(wanted)} to {iso_ms(end)}"
             log.info("%s: %s", series.label, report.note)
             report.duration_s = time.perf_counter() - started
             return

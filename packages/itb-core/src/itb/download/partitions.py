@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from itb.download.endpoints import Series
 from itb.errors import DataError
 from itb.storage.store import Storage, WriteResult
+from itb.timefmt import utc_month
 
 SCHEMA: dict[str, pl.DataType] = {
     "timestamp": pl.Int64(),
@@ -81,10 +82,6 @@ def rows_to_frame(rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
         raise DataError(f"unexpected kline rows from Binance ({exc}): {list(rows[0])[:12]}") from None
 
 
-def month_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m")
-
-
 def month_start(month: str) -> int:
     year, mon = (int(p) for p in month.split("-"))
     return int(datetime(year, mon, 1, tzinfo=UTC).timestamp() * 1000)
@@ -99,7 +96,7 @@ def months_overlapping(start: int, end: int) -> list[str]:
     """The months that hold any instant of ``[start, end)``."""
     if end <= start:
         return []
-    months, month = [], month_of(start)
+    months, month = [], utc_month(start)
     while month_start(month) < end:
         months.append(month)
         month = next_month(month)

@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from itb.download.endpoints import Series, iso
+from itb.download.endpoints import Series
 from itb.download.partitions import Run, holes
 from itb.download.retry import Stats
+from itb.timefmt import iso_ms
 
 log = logging.getLogger("itb.download")
 MAX_GAPS_LISTED = 50
@@ -52,12 +53,12 @@ class SeriesReport:
         start, end = self.range_start, self.range_end
         if start is None or end is None or end <= start:
             return None
-        return [iso(start), iso(end - self.series.interval_ms)]
+        return [iso_ms(start), iso_ms(end - self.series.interval_ms)]
 
     def as_dict(self) -> dict[str, Any]:
         iv = self.series.interval_ms
         gaps = [
-            {"from": iso(a), "to": iso(b - iv), "missing": (b - a) // iv}
+            {"from": iso_ms(a), "to": iso_ms(b - iv), "missing": (b - a) // iv}
             for a, b in self.gaps[:MAX_GAPS_LISTED]
         ]
         out: dict[str, Any] = {
@@ -65,7 +66,7 @@ class SeriesReport:
             "symbol": self.series.symbol,
             "interval": self.series.interval,
             "rows_added": self.rows_added,
-            "added": [iso(self.first_added), iso(self.last_added)]
+            "added": [iso_ms(self.first_added), iso_ms(self.last_added)]
             if self.first_added is not None and self.last_added is not None
             else None,
             "range": self._range(),

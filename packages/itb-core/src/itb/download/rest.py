@@ -17,10 +17,11 @@ import polars as pl
 import requests
 
 from itb.config.models import DownloadConfig
-from itb.download.endpoints import DEFAULT_WEIGHT_LIMIT, MAX_PAGE, Endpoints, Market, Series, iso
+from itb.download.endpoints import DEFAULT_WEIGHT_LIMIT, MAX_PAGE, Endpoints, Market, Series
 from itb.download.errors import DownloadError
 from itb.download.partitions import rows_to_frame
 from itb.download.retry import RetryPolicy, Stats, Transient, WeightPacer, status_error, with_retries
+from itb.timefmt import iso_ms
 
 log = logging.getLogger("itb.download")
 
@@ -118,7 +119,7 @@ class RestClient:
         if end is not None:
             params["endTime"] = end
         fn = self.client.get_klines if self.market == "spot" else self.client.futures_klines
-        what = f"klines ({series.api_symbol} {series.interval} from {iso(start)})"
+        what = f"klines ({series.api_symbol} {series.interval} from {iso_ms(start)})"
 
         def call() -> list[list[Any]]:
             rows = fn(**params)
@@ -160,12 +161,12 @@ class RestClient:
                         break
                     raise DownloadError(
                         f"GET {self.base}/{self.api_path}/klines ({series.api_symbol} {series.interval} "
-                        f"from {iso(cursor)}) "
+                        f"from {iso_ms(cursor)}) "
                         f"kept coming back without new candles although the exchange has some from "
-                        f"{iso(nxt)}; gave up after {bad - 1} retries. Data stored so far is kept."
+                        f"{iso_ms(nxt)}; gave up after {bad - 1} retries. Data stored so far is kept."
                     )
                 delay = self.policy.delay(bad - 1)
-                log.warning("page from %s had no new candles; asking again in %.2f s", iso(cursor), delay)
+                log.warning("page from %s had no new candles; asking again in %.2f s", iso_ms(cursor), delay)
                 self.stats.retries += 1
                 self.stats.waited_s += delay
                 self.sleep(delay)

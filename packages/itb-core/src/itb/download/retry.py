@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from itb.config.models import DownloadConfig
-from itb.download.endpoints import iso
 from itb.download.errors import DownloadError, IpBanned
+from itb.timefmt import iso_ms
 
 T = TypeVar("T")
 log = logging.getLogger("itb.download")
@@ -82,7 +82,7 @@ def status_error(status: int, headers: Mapping[str, str], detail: str, what: str
     """The exception for a non-2xx answer: what to do about it is decided by its type."""
     if status == 418:
         seconds = retry_after_seconds(headers, 0.0)
-        until = iso(int((time.time() + seconds) * 1000)) if seconds else None
+        until = iso_ms(int((time.time() + seconds) * 1000)) if seconds else None
         lifts = f"it lifts at {until} (in {seconds:.0f} s)" if until else "Binance gave no end time"
         return IpBanned(
             f"{what}: Binance has banned this IP address (HTTP 418) after too many requests; {lifts}. "

@@ -9,7 +9,6 @@ minimum and maximum of each pixel column, so a year of minutes stays a small fil
 from __future__ import annotations
 
 import html
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import polars as pl
 from numpy.typing import NDArray
 
 from itb.backtest.vectorised import Backtest
+from itb.timefmt import utc_day
 
 WIDTH, LEFT, RIGHT = 1100, 70, 20
 #: Opening of every chart; the font is named so the SVG also reads well outside the page (viewers, PNG).
@@ -52,10 +52,6 @@ def _first_where(mask: NDArray[np.bool_], bucket: NDArray[np.int64], count: int)
     _, first = np.unique(bucket[rows], return_index=True)
     assert first.size == count
     return rows[first]
-
-
-def _fmt_time(ms: float) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def _nice(value: float) -> str:
@@ -155,7 +151,7 @@ class _Panel:
             grid.append(
                 f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{self.top}" y2="{self.bottom}" stroke="#f2f2f2"/>'
                 f'<text x="{x:.1f}" y="{self.bottom + 16}" text-anchor="{anchor}" font-size="11" fill="#555">'
-                f"{_fmt_time(float(t))}</text>"
+                f"{utc_day(float(t))}</text>"
             )
         frame = (
             f'<rect x="{LEFT}" y="{self.top}" width="{PLOT_W}" height="{self.bottom - self.top}" '

@@ -26,10 +26,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from itb.errors import ItbError
 from itb.storage.store import TMP_MARK, Storage
+from itb.timefmt import iso_ms
 
 LOCK_NAME = "runs/.lock"
 #: How often ``--wait`` looks at the lock again.
@@ -166,7 +166,7 @@ class RunLock:
         """
         now = time.time()
         info = LockInfo(run_id, socket.gethostname(), os.getpid(),
-                        datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), now)  # fmt: skip
+                        iso_ms(now * 1000), now)  # fmt: skip
         told = False
         while True:
             if _create(storage, info.to_json()):

@@ -18,11 +18,11 @@ from itb.runs.runner import resolve_data_root
 from itb.serve.audit import TOLERANCE, AuditReport, audit_symbol
 from itb.serve.health import parse_http
 from itb.serve.live import LiveSettings, run_live
-from itb.serve.live_log import utc_day
 from itb.serve.output_sets import ConfiguredOutputs, configured_outputs
 from itb.serve.replay import ReplayReport, replay_symbol
 from itb.serve.ticks import RowSink
 from itb.storage.store import Storage
+from itb.timefmt import utc_day, utc_minute
 
 #: Differences printed per symbol (all are counted).
 SHOWN_DIFFERENCES = 20
@@ -65,7 +65,7 @@ class ConsoleSignals:
         self._firing = fired
         if not started:
             return
-        when = datetime.fromtimestamp(row["timestamp"] / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        when = utc_minute(row["timestamp"])
         scores = "  ".join(f"{k} {v:+.4f}" for k, v in row.items() if k.endswith("score") and v is not None)
         print(f"{when}  {self.symbol}  close {row['close']:,.2f}  {scores}  {' '.join(started)}", flush=True)
 
@@ -132,7 +132,7 @@ def _audit_lines(report: AuditReport) -> list[str]:
         f"{report.max_relative:.3g} (tolerance {TOLERANCE:g})"
     ]
     for d in report.differences[:SHOWN_DIFFERENCES]:
-        when = datetime.fromtimestamp(d.timestamp / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        when = utc_minute(d.timestamp)
         lines.append(
             f"  {when} {d.table} {d.column}: live {d.live!r} batch {d.batch!r} (relative {d.relative:.3g})"
         )

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from itb.compute.merge import SourceFrame, iso, merge_sources
+from itb.compute.merge import SourceFrame, merge_sources
 from itb.config.models import PipelineConfig
 from itb.download.endpoints import Endpoints, Market, binance_interval, resolve_endpoints
 from itb.errors import ConfigError
@@ -44,6 +44,7 @@ from itb.serve.model_watch import ModelWatch
 from itb.serve.output_sets import ConfiguredOutputs
 from itb.serve.ticks import RowSink, process_candles
 from itb.storage.store import Storage
+from itb.timefmt import iso_ms
 
 log = logging.getLogger("itb.serve")
 
@@ -291,7 +292,7 @@ class LiveService:
                 lag = f"{out.close_lag_ms:.0f}" if out.close_lag_ms is not None else "-"
                 log.info(
                     "%s %s: %d candle(s) processed (%d backfilled), fetch %.0f ms, compute %.1f ms, "
-                    "close lag %s ms", out.symbol, iso(out.last or 0), out.processed, out.backfilled,
+                    "close lag %s ms", out.symbol, iso_ms(out.last or 0), out.processed, out.backfilled,
                     out.fetch_ms, out.compute_ms, lag,
                 )  # fmt: skip
         candle_s = self.freq_ms / 1000 / s.clock_speed

@@ -20,7 +20,6 @@ returned (:meth:`LiveLog.amend_last`) and persisted with the day's next write or
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import polars as pl
@@ -47,11 +46,6 @@ class ServeState(BaseModel):
     model_key: str
     #: The outputs' state after that candle, by ``<index>:<kind>`` (see :mod:`itb.serve.output_sets`).
     outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
-
-
-def utc_day(ms: int) -> str:
-    """``YYYY-MM-DD`` of a timestamp in ms (the live log's file name)."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d")
 
 
 def day_of(timestamp_ms: pl.Expr) -> pl.Expr:

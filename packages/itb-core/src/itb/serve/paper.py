@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +29,7 @@ from itb.config.models import SimulateConfig
 from itb.errors import DataError
 from itb.serve.messages import MessageSink
 from itb.storage.store import Storage
+from itb.timefmt import utc_day, utc_minute
 
 
 class PaperTraderConfig(BaseModel):
@@ -70,14 +70,6 @@ class PaperState(BaseModel):
     day: str | None = None
     day_start_equity: float | None = None
     day_start_trades: int = 0
-
-
-def _day(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp / 1000, tz=UTC).strftime("%Y-%m-%d")
-
-
-def _when(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _flag(value: Any) -> bool:
@@ -146,11 +138,11 @@ class PaperTrader:
         if state.pending_buy != state.pending_sell:
             if row.get("open") is None:
                 raise DataError(
-                    f"trader_simulation: the row of {_when(timestamp)} has no 'open' price to fill at"
+                    f"trader_simulation: the row of {utc_minute(timestamp)} has no 'open' price to fill at"
                 )
             self.account.apply(state.pending_buy, state.pending_sell, float(row["open"]), timestamp)
         equity = self.account.equity(float(row["close"]))
-        day = _day(timestamp)
+        day = utc_day(timestamp)
         if state.day is not None and day != state.day:
             self._day_summary(state)
         new_day = state.day is None or day != state.day
@@ -182,7 +174,7 @@ class PaperTrader:
             and fill.side == ("sell" if trade.side == "long" else "buy")
         )
         text = (
-            f"{_when(fill.timestamp)} paper {self.symbol} {fill.side.upper()} {fill.quantity:.6g} "
+            f"{utc_minute(fill.timestamp)} paper {self.symbol} {fill.side.upper()} {fill.quantity:.6g} "
             f"at {fill.price:,.2f} (fee {fill.fee:.6g})"
         )
         if closed and trade is not None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from itb.compute.merge import SourceFrame, iso, merge_sources
+from itb.compute.merge import SourceFrame, merge_sources
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.serve.engine import SymbolEngine, serve_spec
@@ -34,6 +34,7 @@ from itb.serve.output_sets import ConfiguredOutputs
 from itb.serve.ticks import RowSink, process_candles
 from itb.storage.sources import read_source
 from itb.storage.store import Storage
+from itb.timefmt import iso_ms
 
 
 @dataclass
@@ -98,8 +99,8 @@ def replay_symbol(
     if candles.filter((stamp >= start_ms) & (stamp < end_ms)).height == 0:
         first_ms, last_ms = int(candles["timestamp"][0]), int(candles["timestamp"][-1])
         raise DataError(
-            f"{config.symbol}: no candles to replay in {iso(start_ms)} .. {iso(end_ms)}: the config's "
-            f"data sources cover {iso(first_ms)} .. {iso(last_ms)}"
+            f"{config.symbol}: no candles to replay in {iso_ms(start_ms)} .. {iso_ms(end_ms)}: the config's "
+            f"data sources cover {iso_ms(first_ms)} .. {iso_ms(last_ms)}"
         )
     log = LiveLog(storage, config.symbol)
     report = ReplayReport(config.symbol)

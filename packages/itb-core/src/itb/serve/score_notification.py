@@ -26,12 +26,12 @@ does not send its message twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from itb.serve.messages import ConsoleSink, MessageSink
+from itb.timefmt import utc_minute
 
 
 class Band(BaseModel):
@@ -132,7 +132,7 @@ class ScoreNotifier:
 
     def message(self, row: Mapping[str, Any], band: Band, arrow: str) -> str:
         scores = [row.get(c) for c in self.config.score_column_names]
-        when = datetime.fromtimestamp(row["timestamp"] / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+        when = utc_minute(row["timestamp"])
         shown = " ".join(f"{s:+.3f}" for s in scores if s is not None)
         parts = [
             band.sign,
