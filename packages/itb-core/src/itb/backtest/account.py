@@ -59,7 +59,9 @@ class Account:
     quantity: float = 0.0
     fills: list[Fill] = field(default_factory=list)
     trades: list[Trade] = field(default_factory=list)
-    _entry: tuple[int, float, float] | None = None  # (time, reference price, equity before)
+    #: The open trade as (entry time, reference price, equity before), None when flat: part of the
+    #: account's state (a paper trader persists it with cash and quantity).
+    entry: tuple[int, float, float] | None = None
 
     @property
     def position(self) -> int:
@@ -97,7 +99,7 @@ class Account:
 
     def _open(self, side: int, price: float, timestamp: int) -> None:
         equity = self.cash
-        self._entry = (timestamp, price, equity)
+        self.entry = (timestamp, price, equity)
         if side > 0:  # spend everything: quantity * fill * (1 + fee) == cash
             units = equity / (fill_price("buy", price, self.slippage) * (1 + self.fee_rate))
             self._order("buy", units, price, timestamp)
@@ -105,11 +107,11 @@ class Account:
             self._order("sell", equity / price, price, timestamp)
 
     def _close(self, price: float, timestamp: int, *, open_at_end: bool) -> None:
-        assert self._entry is not None
+        assert self.entry is not None
         side = self.position
         self._order("sell" if side > 0 else "buy", abs(self.quantity), price, timestamp)
         self.quantity = 0.0  # no residue of floating point from the two fills
-        entry_time, entry_price, before = self._entry
+        entry_time, entry_price, before = self.entry
         self.trades.append(
             Trade(
                 side="long" if side > 0 else "short",
@@ -121,4 +123,4 @@ class Account:
                 open_at_end=open_at_end,
             )
         )
-        self._entry = None
+        self.entry = None

@@ -116,7 +116,7 @@ class PaperTrader:
         if len(ledger["trades"]) < state.trades or len(ledger["fills"]) < state.fills:
             raise DataError(f"{self.storage.url(self.dir)}/ledger.json: fewer entries than state.json counts")
         self.account.cash, self.account.quantity = state.cash, state.quantity
-        self.account._entry = state.entry  # the open trade is part of the account's persisted state
+        self.account.entry = state.entry
         self.account.trades = [Trade(**t) for t in ledger["trades"][: state.trades]]
         self.account.fills = [Fill(**f) for f in ledger["fills"][: state.fills]]
         self.state = state
@@ -152,7 +152,7 @@ class PaperTrader:
             pending_sell=_flag(row.get(self.sell_column)),
             cash=self.account.cash,
             quantity=self.account.quantity,
-            entry=self.account._entry,
+            entry=self.account.entry,
             trades=len(self.account.trades),
             fills=len(self.account.fills),
             equity=equity,
