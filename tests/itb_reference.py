@@ -1,5 +1,6 @@
 """The reference project's published configs (copied under tests/data/itb with its MIT notice,
-LICENSE-ITB) and a user function with its signature, for the `itb port` tests."""
+LICENSE-ITB), its own code (tests/research/itb_code) and a user function with its signature, for
+the `itb port` tests."""
 
 from __future__ import annotations
 
@@ -9,23 +10,9 @@ ITB_CONFIGS = Path(__file__).parent / "data" / "itb"
 SAMPLE_1M = ITB_CONFIGS / "config-sample-1min.jsonc"
 SAMPLE_1H = ITB_CONFIGS / "config-sample-1h.jsonc"
 SAMPLE_MT5 = ITB_CONFIGS / "config-mt5-sample-1h.jsonc"
-
-
-def write_reference_user_function(root: Path) -> None:
-    """A function with the reference project's signature, named as its 1min sample names it
-    (``common.my_feature_example:my_feature_example``): written here, not copied from it."""
-    package = root / "common"
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "my_feature_example.py").write_text(
-        "def my_feature_example(df, config, global_config, model_store):\n"
-        "    name = config.get('names') or config['columns'] + '_' + config['function']\n"
-        "    if config['function'] == 'add':\n"
-        "        df[name] = df[config['columns']] + config['parameter']\n"
-        "    else:\n"
-        "        df[name] = df[config['columns']] * config['parameter']\n"
-        "    return df, [name]\n"
-    )
+#: The reference project's own code (test-only copy, MIT): its 1min sample names
+#: ``common.my_feature_example:my_feature_example``, importable with this folder on the path.
+ITB_CODE = Path(__file__).parent / "research" / "itb_code"
 
 
 def scaled_close(df, config, global_config, model_store):  # type: ignore[no-untyped-def]

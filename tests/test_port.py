@@ -14,7 +14,7 @@ from itb.cli.main import main
 from itb.config import jsonc, parse_config
 from itb.port import port_config, port_text
 
-from tests.itb_reference import SAMPLE_1H, SAMPLE_1M, SAMPLE_MT5, write_reference_user_function
+from tests.itb_reference import ITB_CODE, SAMPLE_1H, SAMPLE_1M, SAMPLE_MT5
 
 
 def reference(path: Path) -> dict[str, Any]:
@@ -114,11 +114,10 @@ def test_mt5_sample_exits_2_naming_the_mt5_parts(tmp_path: Path, capsys: pytest.
 
 @pytest.fixture
 def reference_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The folder holding ``common/my_feature_example.py``, on sys.path for the test only."""
-    root = tmp_path / "pkg"
-    write_reference_user_function(root)
-    yield root
-    for name in ("common.my_feature_example", "common"):
+    """The folder holding the reference's ``common/my_feature_example.py``; the test puts it on
+    sys.path."""
+    yield ITB_CODE
+    for name in [m for m in sys.modules if m == "common" or m.startswith("common.")]:
         sys.modules.pop(name, None)
 
 

@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 from itb.config import jsonc
 
-from tests.itb_reference import SAMPLE_1H, SAMPLE_1M, write_reference_user_function
+from tests.itb_reference import ITB_CODE, SAMPLE_1H, SAMPLE_1M
 
 KLINES_1M = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "binance" / "spot" / "BTCUSDT-1m.parquet"
@@ -98,9 +98,9 @@ def hourly(path: Path) -> Path:
 
 
 def test_1min_sample_runs_with_the_reference_column_names(tmp_path: Path) -> None:
-    write_reference_user_function(tmp_path / "pkg")
-    data = ported(SAMPLE_1M, tmp_path, tmp_path / "pkg")
-    root = run_month(data, KLINES_1M, tmp_path, tmp_path / "pkg")
+    # The sample's user function is the reference project's own example, run unchanged.
+    data = ported(SAMPLE_1M, tmp_path, ITB_CODE)
+    root = run_month(data, KLINES_1M, tmp_path, ITB_CODE)
     features = pl.read_parquet(root / "features.parquet")
     assert features["close_add"].to_list() == (features["close_SMA_1"] + 2.0).to_list()
     signals = pl.read_parquet(root / "signals.parquet")
