@@ -36,8 +36,10 @@ LINT_FAILS_AT = 2
 
 @dataclass(frozen=True)
 class Rendered:
-    """One rendering of the chart: the manifests as ``helm template`` prints them, and parsed."""
+    """One rendering of the chart: each template's output, the manifests as ``helm template`` prints
+    them, and parsed."""
 
+    sources: dict[str, str]
     text: str
     documents: list[dict[str, Any]]
 
@@ -80,7 +82,13 @@ def render(values: Mapping[str, Any] | None = None) -> Rendered:
     with helm.Chart.load(CHART) as chart:
         manifests = chart.render(dict(values or {}), name=RELEASE, namespace=NAMESPACE, is_install=True)
     text = join_manifests(manifests)
-    return Rendered(text, parse_documents(text))
+    return Rendered(manifests, text, parse_documents(text))
+
+
+def merged_values(values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``values`` over the chart's defaults: what a release with them uses."""
+    with helm.Chart.load(CHART) as chart:
+        return chart.merge_values(dict(values or {}))
 
 
 def lint_problems(values: Mapping[str, Any] | None = None) -> list[str]:
@@ -105,7 +113,9 @@ def schema_problems(documents: Iterable[dict[str, Any]], versions: Iterable[str]
                 where = ".".join(str(p) for p in exc.path)
                 problems.append(f"{kind}/{name} (Kubernetes {version}): {where}: {exc.message}")
             except kubernetes_validate.SchemaNotFoundError:
-                problems.append(f"{kind}/{name}: no schema for {doc.get('apiVersion')} in Kubernetes {version}")
+                problems.append(
+                    f"{kind}/{name}: no schema for {doc.get('apiVersion')} in Kubernetes {version}"
+                )
     return problems
 
 
