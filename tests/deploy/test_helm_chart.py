@@ -6,6 +6,7 @@ only by reference. ``nox -s helm`` runs these; the default run skips them (no he
 
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
 import re
@@ -19,6 +20,7 @@ pytest.importorskip("kubernetes_validate", reason="nox -s helm installs kubernet
 
 import helm_python as helm
 from itb.config import load_config
+from itb.serve.arguments import add_serve_arguments
 from itb.serve.health import parse_http
 
 from tests.deploy.helm_chart import (
@@ -94,6 +96,26 @@ def test_one_replica_recreated_never_two_traders(case: tuple[dict[str, Any], Ren
     assert spec["replicas"] == 1
     assert spec["strategy"] == {"type": "Recreate"}
     assert rendered.of_kind("HorizontalPodAutoscaler") == []
+
+
+def serve_arguments(rendered: Rendered) -> argparse.Namespace:
+    """The container's arguments as ``itb serve``'s own parser reads them (the image's entrypoint is
+    ``itb``: the first argument is the command)."""
+    args: list[str] = container(rendered)["args"]
+    assert args[0] == "serve"
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_serve_arguments(parser)
+    return parser.parse_args(args[1:])
+
+
+def test_the_arguments_start_itb_serve_live(case: tuple[dict[str, Any], Rendered]) -> None:
+    values, rendered = case
+    parsed = serve_arguments(rendered)
+    assert parsed.words == ["/etc/itb/config.jsonc"] and parsed.replay is None  # live, one config
+    assert parsed.close_delay_s == values["serve"]["closeDelaySeconds"]
+    assert parsed.data_root == argument(rendered, "--data-root") and parsed.http is not None
+    picked = serve_arguments(render({"serve": {"symbols": ["BTCUSDT", "ETHUSDT"]}}))
+    assert picked.symbols == ["BTCUSDT", "ETHUSDT"] and picked.words == parsed.words
 
 
 def test_probes_ask_the_port_itb_serve_listens_on(case: tuple[dict[str, Any], Rendered]) -> None:
