@@ -272,9 +272,11 @@ def test_a_service_monitor_only_when_enabled() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"dataRoot": {"type": "blob"}}, "dataRoot.blobUrl"),
-        ({"dataRoot": {"type": "blob", "blobUrl": "/var/lib/itb"}}, "is not an abfs://"),
-        ({"dataRoot": {"type": "nfs"}}, "dataRoot.type"),
+        ({"dataRoot": {"type": "blob"}}, "dataRoot.blobUrl: an abfs://"),
+        ({"dataRoot": {"type": "blob", "blobUrl": "/var/lib/itb"}}, "at '/dataRoot/blobUrl'"),
+        ({"dataRoot": {"type": "nfs"}}, "at '/dataRoot/type': value must be one of 'pvc', 'blob'"),
+        ({"replicaCount": 2}, "additional properties 'replicaCount' not allowed"),  # one trader, always
+        ({"serve": {"port": "8080"}}, "at '/serve/port': got string, want integer"),
         ({"secrets": {"keyVault": {"enabled": True}}}, "azureWorkloadIdentity.enabled"),
         ({"azureWorkloadIdentity": {"enabled": True}}, "azureWorkloadIdentity.clientId"),
         ({**load_values(AKS), "secrets": {**load_values(AKS)["secrets"], "existingSecret": "s"}}, "not both"),
@@ -284,3 +286,13 @@ def test_wrong_values_fail_to_render_naming_the_key(values: dict[str, Any], mess
     with pytest.raises(helm.HelmError) as caught:
         render(values)
     assert message in str(caught.value)
+
+
+def test_no_value_can_hold_a_secret() -> None:
+    """The values schema has no place for a secret's value: a Key Vault object is a name and a variable,
+    the pre-created Secret is a name."""
+    leaked = {"name": "telegram-bot-token", "env": "TELEGRAM_BOT_TOKEN", "value": "123:abc"}
+    with pytest.raises(helm.HelmError, match="additional properties 'value' not allowed"):
+        render({"secrets": {"keyVault": {"objects": [leaked]}}})
+    with pytest.raises(helm.HelmError, match="additional properties 'TELEGRAM_BOT_TOKEN' not allowed"):
+        render({"secrets": {"TELEGRAM_BOT_TOKEN": "123:abc"}})
