@@ -111,7 +111,7 @@ IMAGE_TAG ?= $(shell t=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 	[ -z "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || t=$$t-dirty; echo $$t)
 IMAGE_LOCAL = localhost/$(IMAGE_NAME):$(IMAGE_TAG)
 ITB_VERSION = $(shell sed -n 's/^version = "\(.*\)"/\1/p' packages/itb-core/pyproject.toml)
-.PHONY: infra-plan infra-apply image push
+.PHONY: infra-plan infra-apply image push helm
 
 $(TF_DIR)/.terraform: $(TF_DIR)/backend.hcl
 	$(TERRAFORM) -chdir=$(TF_DIR) init -backend-config=backend.hcl
@@ -136,6 +136,9 @@ else
 	$(MAKE) setup
 	IMAGE_TAG=$(IMAGE_TAG) $(BIN)/nox -s image
 endif
+
+helm: setup ## lint, render (build/helm/) and check the itb-serve Helm chart offline (nox -s helm)
+	$(BIN)/nox -s helm
 
 push: ## push the image to ACR as IMAGE_REGISTRY/itb:<git sha> (after az acr login; no -dirty tags)
 	@[ -n "$(IMAGE_REGISTRY)" ] || { echo "set IMAGE_REGISTRY to the ACR login server (terraform output acr_login_server)"; exit 2; }

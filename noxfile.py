@@ -113,6 +113,41 @@ def docker_lint(session: nox.Session) -> None:
     session.run("shellcheck", "--severity", "style", *scripts)
 
 
+# --- the service on Kubernetes: deploy/helm/itb-serve (offline: Helm as a library, shipped schemas) ---
+HELM_PYTHON_SDK = "helm-python-sdk==0.2.2"  # Helm v4 as a C library in the wheel: no helm binary
+KUBERNETES_VALIDATE = "kubernetes-validate==1.37.0"  # ships the Kubernetes JSON schemas
+
+
+@nox.session
+def helm(session: nox.Session) -> None:
+    """The chart: helm lint (strict), render with its defaults and each examples/ file into
+    build/helm/<values file>.yaml, validate them against the Kubernetes schemas, the chart's tests
+    (tests/deploy), then checkov on the rendered manifests (session helm_checkov)."""
+    _sync(session)
+    session.install(HELM_PYTHON_SDK, KUBERNETES_VALIDATE)
+    session.run("python", "-m", "tests.deploy.helm_chart", "build/helm")
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/deploy", *session.posargs)
+    session.notify("helm_checkov")
+
+
+@nox.session
+def helm_checkov(session: nox.Session) -> None:
+    """checkov's Kubernetes checks on build/helm/*.yaml (made by session helm): no failed check; each
+    skip is listed with its reason in deploy/helm/itb-serve/.checkov.yaml."""
+    import glob
+
+    rendered = sorted(glob.glob("build/helm/*.yaml"))
+    if not rendered:
+        session.error("no build/helm/*.yaml: run `nox -s helm` (it renders the chart, then runs this)")
+    session.install(CHECKOV)
+    config = ["--config-file", "deploy/helm/itb-serve/.checkov.yaml"]
+    offline = ["--skip-download", "--compact", "--quiet"]
+    files = [arg for path in rendered for arg in ("--file", path)]
+    session.run(
+        "checkov", *files, "--framework", "kubernetes", *config, *offline, env={"BC_SKIP_MAPPING": "TRUE"}
+    )
+
+
 @nox.session(venv_backend="none")
 def image(session: nox.Session) -> None:
     """Build the image with buildah and run the sample stages inside it (not in the default run).
