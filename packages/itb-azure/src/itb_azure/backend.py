@@ -7,7 +7,12 @@ terminates, so many groups start at once. The exit code decides success; logs ar
 run's logs, and the group is deleted as soon as it is done: also on failure, timeout, Ctrl-C
 (``cancel``) and at the end of the run (``close`` deletes anything still known), unless ``keep``.
 
-Names are ``itb-<run id>-<stage>-<symbol>-<random>``, so concurrent runs never collide; at most
+Names are deterministic, ``itb-<run id>-<task>[-<symbol>]-a<attempt>`` (a hash ends names that would be
+longer than 63), and every group is tagged with its run id and a hash of its data root (Dagster's
+step handler does the same): a create that is retried, or repeated by a restarted runner for the same
+run, attaches to the group already there; ``itb runs clean RUN_ID`` finds a run's groups by tag and
+name; and the first launch on a data root deletes the groups other runs left on it (the data root's
+lock says no other run is alive there, so they belong to a runner that was killed). At most
 ``max_parallel`` groups are alive at once (more launches wait in a queue). ARM throttling (429) and
 5xx answers are retried by the SDK's retry policy, which honours ``Retry-After``.
 
@@ -18,11 +23,11 @@ variables; ``keyvault://`` references are resolved inside the container with the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 import re
-import secrets as _random
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,15 +57,30 @@ def _slug(text: str) -> str:
     return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", text.lower())).strip("-")
 
 
-def group_name(run_id: str, task: str, symbol: str | None, suffix: str) -> str:
-    """A valid, unique container group name (lowercase letters, digits, dashes; at most 63).
+def run_group_prefix(run_id: str) -> str:
+    """The start of every container group name of ``run_id`` (``itb runs clean`` matches it)."""
+    return _slug(f"itb-{run_id}") + "-"
+
+
+def group_name(run_id: str, task: str, symbol: str | None, attempt: int) -> str:
+    """The container group name of one attempt of one task of a run: valid (lowercase letters,
+    digits, dashes; at most 63) and the same every time it is asked for, so a restarted runner finds
+    its groups again.
 
     ``task`` is the stage, or ``stage.step`` for one step of a fanned-out stage; the run id keeps
-    concurrent runs apart, the symbol tells multi-symbol runs apart, the random suffix retries.
+    concurrent runs apart, the symbol tells multi-symbol runs apart. A name that would be too long
+    keeps the run prefix and ends in a hash of the whole identity, so two tasks never share a name.
     """
-    head, middle = _slug(f"itb-{run_id}")[:40], _slug("-".join([task, *([symbol] if symbol else [])]))
-    room = 63 - len(head) - len(suffix) - 2
-    return _slug(f"{head}-{middle[:room]}-{suffix}")
+    full = _slug("-".join([f"itb-{run_id}", task, *([symbol] if symbol else []), f"a{attempt}"]))
+    if len(full) <= 63:
+        return full
+    digest = hashlib.sha256(f"{run_id}|{task}|{symbol}|{attempt}".encode()).hexdigest()[:10]
+    return f"{full[: 63 - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def data_root_tag(data_root: str) -> str:
+    """A short, stable tag value for a data root (tags are visible: the URL itself is not put there)."""
+    return hashlib.sha256(data_root.rstrip("/").encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -82,6 +102,7 @@ class AciHandle:
     result: PollResult | None = None
     log_text: str | None = None
     deleted: bool = False
+    attempt: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,6 +118,8 @@ class AciBackend(Backend):
         self._deletes: list[tuple[str, Any]] = []
         self._run_config: dict[tuple[str, str], dict[str, Any]] = {}  # by (data root, run id)
         self._planned_cost = 0.0
+        self._attempts: dict[tuple[str, str, str | None], int] = {}  # launches per (run, task, symbol)
+        self._swept: set[str] = set()  # data roots whose orphan groups were looked for
 
     # --- Azure clients -------------------------------------------------------------------------
     @property
@@ -217,7 +240,12 @@ class AciBackend(Backend):
             kwargs["diagnostics"] = m.ContainerGroupDiagnostics(
                 log_analytics=m.LogAnalytics(workspace_id=s.log_analytics_workspace_id, workspace_key=key)
             )
-        tags = {"itb-run-id": handle.spec.run_id, "itb-stage": _task(handle.spec)}
+        tags = {
+            "itb-run-id": handle.spec.run_id,
+            "itb-stage": _task(handle.spec),
+            "itb-attempt": str(handle.attempt),
+            "itb-data-root": data_root_tag(handle.spec.data_root),
+        }
         if handle.symbol:
             tags["itb-symbol"] = handle.symbol
         return m.ContainerGroup(
@@ -231,12 +259,17 @@ class AciBackend(Backend):
 
     # --- the Backend interface -----------------------------------------------------------------
     def _new_handle(self, spec: StageRunSpec) -> AciHandle:
-        symbol = getattr(spec, "symbol", None) or self._stored_config(spec).get("symbol")
+        symbol = spec.symbol  # the lane's symbol of a multi-symbol run: names need no stored state
         res = self.settings.resources(spec.stage)
-        name = group_name(spec.run_id, _task(spec), symbol, _random.token_hex(2))
-        return AciHandle(spec, name, symbol, res.cpu, res.memory_gb, self._timeout(spec))
+        key = (spec.run_id, _task(spec), symbol)
+        attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
+        name = group_name(spec.run_id, _task(spec), symbol, attempt)
+        return AciHandle(spec, name, symbol, res.cpu, res.memory_gb, self._timeout(spec), attempt=attempt)
 
     def launch(self, spec: StageRunSpec) -> AciHandle:
+        if spec.data_root not in self._swept:
+            self._swept.add(spec.data_root)
+            self._delete_orphans(spec)
         handle = self._new_handle(spec)
         self._handles.append(handle)
         self._start_queued()
@@ -361,7 +394,8 @@ class AciBackend(Backend):
         self._begin_delete(handle.name)
         handle.deleted = True
 
-    def _begin_delete(self, name: str) -> None:
+    def _begin_delete(self, name: str) -> bool:
+        """Start deleting a group (False: ARM refused, and the error is logged)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -371,8 +405,52 @@ class AciBackend(Backend):
             pass
         except Exception as exc:
             log.error("could not delete container group %s: %s (delete it by hand)", name, _arm_message(exc))
-            return
+            return False
         self._created.discard(name)
+        return True
+
+    # --- groups of other runs ------------------------------------------------------------------
+    def _groups(self) -> list[Any]:
+        return list(self.client.container_groups.list_by_resource_group(self.settings.resource_group))
+
+    def _delete_orphans(self, spec: StageRunSpec) -> None:
+        """Delete groups on ``spec``'s data root made by other runs: the runner holds the data
+        root's lock, so whoever made them is gone (a killed runner, say). ``keep`` keeps them."""
+        from azure.core.exceptions import HttpResponseError
+
+        if self.settings.keep:
+            return
+        root = data_root_tag(spec.data_root)
+        try:
+            groups = self._groups()
+        except ConfigError:  # missing settings: the create that follows fails the stage and names them
+            return
+        except HttpResponseError as exc:  # the launch that follows reports ARM problems properly
+            log.warning("could not list container groups to clean up: %s", _arm_message(exc))
+            return
+        for group in groups:
+            tags = group.tags or {}
+            if tags.get("itb-data-root") == root and tags.get("itb-run-id") != spec.run_id:
+                log.warning(
+                    "deleting container group %s left by run %s (its runner is gone)",
+                    group.name,
+                    tags.get("itb-run-id"),
+                )
+                self._begin_delete(group.name)
+        self._wait_deletes()
+
+    def clean_run(self, run_id: str) -> list[str]:
+        """Delete every container group of ``run_id`` (by its tag or its name prefix), waiting for
+        the deletions; the names deleted, sorted."""
+        prefix = run_group_prefix(run_id)
+        found = sorted(
+            str(g.name)
+            for g in self._groups()
+            if (g.tags or {}).get("itb-run-id") == run_id or str(g.name).startswith(prefix)
+        )
+        deleted = [name for name in found if self._begin_delete(name)]
+        self._wait_deletes()
+        return deleted
 
     def logs(self, handle: AciHandle, tail: int | None = None) -> str:
         text = handle.log_text if handle.log_text is not None else self._fetch_logs(handle)
@@ -410,24 +488,31 @@ class AciBackend(Backend):
         self._client.close()
         self._client = None
 
-    def describe(self, spec: StageRunSpec) -> str:
-        """One planned container group with its size and estimated cost (for ``--dry-run``)."""
+    def describe(self, spec: StageRunSpec, estimate_s: float | None = None) -> str:
+        """One planned container group with its size and estimated cost (for ``--dry-run``): the
+        duration is ``estimate_s`` (measured by an earlier run) or the stage's fixed guess."""
         res = self.settings.resources(spec.stage)
-        symbol = (
-            getattr(spec, "symbol", None)
-            or self._stored_config(spec).get("symbol")
-            or os.environ.get(ENV_PREFIX + "SYMBOL")
-        )
-        name = group_name(spec.run_id, _task(spec), symbol, "xxxx")
-        vcpu_s, gb_s = res.cpu * res.estimated_s, res.memory_gb * res.estimated_s
+        symbol = spec.symbol or os.environ.get(ENV_PREFIX + "SYMBOL")
+        name = group_name(spec.run_id, _task(spec), symbol, 1)
+        seconds, basis = (estimate_s, "measured") if estimate_s is not None else (res.estimated_s, "guess")
+        vcpu_s, gb_s = res.cpu * seconds, res.memory_gb * seconds
         cost = vcpu_s * self.settings.price_vcpu_s + gb_s * self.settings.price_gb_s
         self._planned_cost += cost
         return (
             f"aci container group {name}: image {self.settings.image}, "
             f"{res.cpu:g} vCPU, {res.memory_gb:g} GB, "
-            f"command {' '.join(self.command(spec, res.cpu))}; estimate {res.estimated_s:g}s = "
-            f"{vcpu_s:g} vCPU-s + {gb_s:g} GB-s = ${cost:.4f} (run total ${self._planned_cost:.4f})"
+            f"command {' '.join(self.command(spec, res.cpu))}; estimate {seconds:.4g}s ({basis}) = "
+            f"{vcpu_s:.4g} vCPU-s + {gb_s:.4g} GB-s = ${cost:.4f} (run total ${self._planned_cost:.4f})"
         )
+
+    def check_data_root(self, data_root: str, source: str) -> None:
+        """Containers run elsewhere: a local (or in-memory) data root is an error before anything starts."""
+        protocol = data_root.split("://", 1)[0].lower() if "://" in data_root else "file"
+        if protocol in ("file", "local", "memory"):
+            raise ConfigError(
+                f"{source}: {data_root!r} is not reachable from an aci container (a {protocol} path); "
+                "use a Blob data root such as abfs://CONTAINER/PATH"
+            )
 
 
 def _task(spec: StageRunSpec) -> str:
