@@ -29,6 +29,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +84,87 @@ def data_root_tag(data_root: str) -> str:
     return hashlib.sha256(data_root.rstrip("/").encode()).hexdigest()[:16]
 
 
+def arm_client(settings: AciSettings) -> Any:
+    """The Container Instances ARM client for ``settings`` (ConfigError naming what is missing)."""
+    missing = settings.missing()
+    if missing:
+        raise ConfigError(
+            "the aci backend needs " + ", ".join(missing) + ": set backend.options.aci in the config, "
+            "ITB_AZURE_* variables, or run `itb azure settings --from-terraform DIR`"
+        )
+    from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+
+    return ContainerInstanceManagementClient(
+        azure_credential(static_token()),
+        settings.subscription_id,
+        base_url=settings.arm_endpoint.rstrip("/"),
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=settings.ca_bundle or True,
+        retry_total=settings.retry_total,
+        retry_backoff_factor=0.5,
+        retry_backoff_max=60,
+    )
+
+
+def container_environment(
+    settings: AciSettings, plain: dict[str, str], secret_refs: Iterable[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(plain, secure)`` environment of an itb container: ``plain`` plus where Azure is (identity,
+    storage account, vault, CA), and as *secure* values (write-only in ARM) the launching process's
+    storage credentials, the emulator token and the values of the config's ``env:`` references."""
+    plain = dict(plain)
+    plain["ITB_LOG_FORMAT"] = os.environ.get("ITB_LOG_FORMAT", "text")
+    if settings.identity_client_id:
+        plain["AZURE_CLIENT_ID"] = settings.identity_client_id
+    account = settings.storage_account_name or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+    if account:
+        plain["AZURE_STORAGE_ACCOUNT_NAME"] = account
+    if settings.keyvault_endpoint:
+        plain[ENV_PREFIX + "KEYVAULT_ENDPOINT"] = settings.keyvault_endpoint
+    if settings.ca_bundle:
+        plain[ENV_PREFIX + "CA_BUNDLE"] = settings.ca_bundle
+    secure = {name: os.environ[name] for name in SECURE_FORWARD if os.environ.get(name)}
+    token = static_token()
+    if token:
+        secure[ENV_PREFIX + "STATIC_TOKEN"] = token
+    for ref in secret_refs:
+        if ref.startswith("env:"):
+            var = ref.removeprefix("env:")
+            if os.environ.get(var) is not None:
+                secure[var] = os.environ[var]
+    for name in secure:
+        plain.pop(name, None)
+    return plain, secure
+
+
+def group_extras(settings: AciSettings) -> dict[str, Any]:
+    """ContainerGroup arguments every itb group shares: the user-assigned identity (also pulling
+    from ACR), the subnet, and Log Analytics diagnostics (its key resolved from its reference)."""
+    from azure.mgmt.containerinstance import models as m
+
+    kwargs: dict[str, Any] = {}
+    if settings.identity_id:
+        kwargs["identity"] = m.ContainerGroupIdentity(
+            type="UserAssigned", user_assigned_identities={settings.identity_id: m.UserAssignedIdentities()}
+        )
+        if settings.registry_server:
+            kwargs["image_registry_credentials"] = [
+                m.ImageRegistryCredential(server=settings.registry_server, identity=settings.identity_id)
+            ]
+    if settings.subnet_id:
+        kwargs["subnet_ids"] = [m.ContainerGroupSubnetId(id=settings.subnet_id)]
+    if settings.log_analytics_workspace_id:
+        from itb.secret_refs import resolve
+
+        if not settings.log_analytics_key:
+            raise ConfigError("log_analytics_workspace_id needs log_analytics_key (a secret reference)")
+        key = resolve(settings.log_analytics_key)
+        kwargs["diagnostics"] = m.ContainerGroupDiagnostics(
+            log_analytics=m.LogAnalytics(workspace_id=settings.log_analytics_workspace_id, workspace_key=key)
+        )
+    return kwargs
+
+
 @dataclass
 class AciHandle:
     """One stage run: its container group and what the backend knows about it."""
@@ -126,27 +208,7 @@ class AciBackend(Backend):
     def client(self) -> Any:
         """The ARM client, made on first use (``--dry-run`` needs no credentials)."""
         if self._client is None:
-            missing = self.settings.missing()
-            if missing:
-                raise ConfigError(
-                    "the aci backend needs "
-                    + ", ".join(missing)
-                    + ": set backend.options.aci in the config, "
-                    "ITB_AZURE_* variables, or run `itb azure settings --from-terraform DIR`"
-                )
-            from azure.mgmt.containerinstance import ContainerInstanceManagementClient
-
-            endpoint = self.settings.arm_endpoint.rstrip("/")
-            self._client = ContainerInstanceManagementClient(
-                azure_credential(static_token()),
-                self.settings.subscription_id,
-                base_url=endpoint,
-                credential_scopes=["https://management.azure.com/.default"],
-                connection_verify=self.settings.ca_bundle or True,
-                retry_total=self.settings.retry_total,
-                retry_backoff_factor=0.5,
-                retry_backoff_max=60,
-            )
+            self._client = arm_client(self.settings)
         return self._client
 
     # --- what a stage run needs ----------------------------------------------------------------
@@ -180,28 +242,8 @@ class AciBackend(Backend):
         """``(plain, secure)`` environment of the container. Plain values are visible in the ARM
         resource; anything secret goes into ``secure`` (write-only in ARM)."""
         plain = {**thread_env(self.threads(cpu)), "PYTHONUNBUFFERED": "1", **spec.env}
-        plain["ITB_LOG_FORMAT"] = os.environ.get("ITB_LOG_FORMAT", "text")
-        if self.settings.identity_client_id:
-            plain["AZURE_CLIENT_ID"] = self.settings.identity_client_id
-        account = self.settings.storage_account_name or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
-        if account:
-            plain["AZURE_STORAGE_ACCOUNT_NAME"] = account
-        if self.settings.keyvault_endpoint:
-            plain[ENV_PREFIX + "KEYVAULT_ENDPOINT"] = self.settings.keyvault_endpoint
-        if self.settings.ca_bundle:
-            plain[ENV_PREFIX + "CA_BUNDLE"] = self.settings.ca_bundle
-        secure = {name: os.environ[name] for name in SECURE_FORWARD if os.environ.get(name)}
-        token = static_token()
-        if token:
-            secure[ENV_PREFIX + "STATIC_TOKEN"] = token
-        for ref in (self._stored_config(spec).get("secrets") or {}).values():
-            if ref.startswith("env:"):
-                var = ref.removeprefix("env:")
-                if os.environ.get(var) is not None:
-                    secure[var] = os.environ[var]
-        for name in secure:
-            plain.pop(name, None)
-        return plain, secure
+        refs = (self._stored_config(spec).get("secrets") or {}).values()
+        return container_environment(self.settings, plain, refs)
 
     def group_model(self, handle: AciHandle) -> Any:
         """The ContainerGroup resource for one stage run."""
@@ -220,26 +262,7 @@ class AciBackend(Backend):
             ),
             environment_variables=env,
         )
-        kwargs: dict[str, Any] = {}
-        if s.identity_id:
-            kwargs["identity"] = m.ContainerGroupIdentity(
-                type="UserAssigned", user_assigned_identities={s.identity_id: m.UserAssignedIdentities()}
-            )
-            if s.registry_server:
-                kwargs["image_registry_credentials"] = [
-                    m.ImageRegistryCredential(server=s.registry_server, identity=s.identity_id)
-                ]
-        if s.subnet_id:
-            kwargs["subnet_ids"] = [m.ContainerGroupSubnetId(id=s.subnet_id)]
-        if s.log_analytics_workspace_id:
-            from itb.secret_refs import resolve
-
-            if not s.log_analytics_key:
-                raise ConfigError("log_analytics_workspace_id needs log_analytics_key (a secret reference)")
-            key = resolve(s.log_analytics_key)
-            kwargs["diagnostics"] = m.ContainerGroupDiagnostics(
-                log_analytics=m.LogAnalytics(workspace_id=s.log_analytics_workspace_id, workspace_key=key)
-            )
+        kwargs = group_extras(s)
         tags = {
             "itb-run-id": handle.spec.run_id,
             "itb-stage": _task(handle.spec),
