@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itb.backends.base import Backend, PollResult, StageRunSpec, tail_lines
-from itb.errors import ConfigError
+from itb.errors import ConfigError, ItbError
+from itb.runs.ids import run_prefix
+from itb.storage.store import Storage
 from itb.threads import thread_env
 
 from itb_azure.credentials import azure_credential
@@ -213,16 +215,18 @@ class AciBackend(Backend):
 
     # --- what a stage run needs ----------------------------------------------------------------
     def _stored_config(self, spec: StageRunSpec) -> dict[str, Any]:
-        """The run's config as stored by the runner (symbol, secret references); {} for --dry-run."""
+        """The run's config as stored by the runner (its secret references); {} when there is none
+        (a stage launched outside a run). Unreadable storage is a :class:`ConfigError` that fails
+        the launch with its reason, never a silent empty config (the secrets would go missing)."""
         key = (spec.data_root, spec.run_id)  # each symbol of a multi-symbol run has its own root
         if key not in self._run_config:
-            from itb.runs.ids import run_prefix
-            from itb.storage.store import Storage
-
+            name = f"{run_prefix(spec.run_id)}/config.json"
             try:
-                data = Storage(spec.data_root).read_json(f"{run_prefix(spec.run_id)}/config.json")
-            except Exception:
+                data = Storage(spec.data_root).read_json(name)
+            except FileNotFoundError:
                 data = {}
+            except (ItbError, ValueError, OSError) as exc:
+                raise ConfigError(f"cannot read the run's config {name}: {exc}") from None
             self._run_config[key] = data if isinstance(data, dict) else {}
         return self._run_config[key]
 
