@@ -325,9 +325,7 @@ class AciBackend(Backend):
                 self.settings.resource_group, handle.name, self.group_model(handle)
             )
         except HttpResponseError as exc:
-            self._done(
-                handle, PollResult("failed", None, f"container group not created: {_arm_message(exc)}")
-            )
+            self._done(handle, PollResult("failed", None, f"container group not created: {arm_message(exc)}"))
         except ConfigError as exc:
             self._done(handle, PollResult("failed", None, str(exc)))
 
@@ -359,7 +357,7 @@ class AciBackend(Backend):
         except HttpResponseError as exc:  # the SDK already retried 429/5xx
             handle.poll_errors += 1
             if handle.poll_errors >= MAX_POLL_ERRORS:
-                return PollResult("failed", None, f"cannot read the container group: {_arm_message(exc)}")
+                return PollResult("failed", None, f"cannot read the container group: {arm_message(exc)}")
             return PollResult("running")
         handle.poll_errors = 0
         container = group.containers[0] if group.containers else None
@@ -431,7 +429,7 @@ class AciBackend(Backend):
         except ResourceNotFoundError:
             pass
         except Exception as exc:
-            log.error("could not delete container group %s: %s (delete it by hand)", name, _arm_message(exc))
+            log.error("could not delete container group %s: %s (delete it by hand)", name, arm_message(exc))
             return False
         self._created.discard(name)
         return True
@@ -453,7 +451,7 @@ class AciBackend(Backend):
         except ConfigError:  # missing settings: the create that follows fails the stage and names them
             return
         except HttpResponseError as exc:  # the launch that follows reports ARM problems properly
-            log.warning("could not list container groups to clean up: %s", _arm_message(exc))
+            log.warning("could not list container groups to clean up: %s", arm_message(exc))
             return
         for group in groups:
             tags = group.tags or {}
@@ -498,7 +496,7 @@ class AciBackend(Backend):
             try:
                 poller.result(timeout=max(1.0, deadline - time.monotonic()))
             except Exception as exc:
-                log.error("deleting container group %s: %s", name, _arm_message(exc))
+                log.error("deleting container group %s: %s", name, arm_message(exc))
         self._deletes.clear()
 
     def close(self) -> None:
@@ -548,7 +546,7 @@ def _task(spec: StageRunSpec) -> str:
     return spec.stage if step is None else f"{spec.stage}.{step}"
 
 
-def _arm_message(exc: BaseException) -> str:
+def arm_message(exc: BaseException) -> str:
     """A short ARM error (code and message), without headers or request bodies."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)

@@ -10,10 +10,16 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from typing import TYPE_CHECKING
 
-from itb.errors import ConfigError
+from itb.errors import ConfigError, ItbError
 
-from itb_azure.settings import load_settings
+from itb_azure.settings import AciSettings, load_settings
+
+if TYPE_CHECKING:
+    from itb.config.models import PipelineConfig
+
+    from itb_azure.serve_deploy import ServeDeployer
 
 DEFAULT_NAME = "itb-serve"
 
@@ -77,32 +83,47 @@ def run(args: argparse.Namespace) -> int:
     """Run a parsed ``itb deploy serve`` command; the exit code."""
     from itb.config import load_config
 
-    from itb_azure.serve_deploy import ServeDeployer, make_deployment  # the Azure SDK: only when used
+    from itb_azure.serve_deploy import ServeDeployer  # the Azure SDK: only when used
 
     config = load_config(args.config)
     settings = load_settings(config.backend.options.get("aci"))
+    from azure.core.exceptions import AzureError
+
     deployer = ServeDeployer(settings)
     try:
-        if args.status:
-            for line in deployer.status(args.name).lines():
-                print(line)
-            return 0
-        if args.logs:
-            sys.stdout.write(deployer.logs(args.name, args.tail))
-            return 0
-        if args.stop:
-            if deployer.stop(args.name):
-                print(f"deleted container group {args.name} (resource group {settings.resource_group})")
-            else:
-                print(f"no container group {args.name} in {settings.resource_group}: nothing to stop")
-            return 0
-        deployment = make_deployment(
-            config, settings, args.name, args.data_root, _serve_args(args), _env(args.env)
-        )
-        status = deployer.deploy(deployment)
-        print(f"deployed {args.name}: {' '.join(deployment.command())}")
-        for line in status.lines():
-            print(line)
-        return 0 if status.state == "Running" else 1
+        return _act(args, config, settings, deployer)
+    except AzureError as exc:  # unreachable endpoint, refused credentials, ARM errors: one line
+        from itb_azure.backend import arm_message
+
+        raise ItbError(f"itb deploy serve: {arm_message(exc)}") from None
     finally:
         deployer.close()
+
+
+def _act(
+    args: argparse.Namespace, config: PipelineConfig, settings: AciSettings, deployer: ServeDeployer
+) -> int:
+    """The action the flags ask for; the exit code."""
+    from itb_azure.serve_deploy import make_deployment
+
+    if args.status:
+        for line in deployer.status(args.name).lines():
+            print(line)
+        return 0
+    if args.logs:
+        sys.stdout.write(deployer.logs(args.name, args.tail))
+        return 0
+    if args.stop:
+        if deployer.stop(args.name):
+            print(f"deleted container group {args.name} (resource group {settings.resource_group})")
+        else:
+            print(f"no container group {args.name} in {settings.resource_group}: nothing to stop")
+        return 0
+    deployment = make_deployment(
+        config, settings, args.name, args.data_root, _serve_args(args), _env(args.env)
+    )
+    status = deployer.deploy(deployment)
+    print(f"deployed {args.name}: {' '.join(deployment.command())}")
+    for line in status.lines():
+        print(line)
+    return 0 if status.state == "Running" else 1

@@ -26,6 +26,7 @@ from itb.errors import ConfigError, ItbError
 from itb_azure.backend import (
     AciBackend,
     arm_client,
+    arm_message,
     container_environment,
     data_root_tag,
     group_extras,
@@ -174,7 +175,7 @@ class ServeDeployer:
             )
             poller.result(timeout=self.settings.start_timeout_s)
         except HttpResponseError as exc:
-            raise ItbError(f"container group {deployment.name} not created: {exc.message}") from None
+            raise ItbError(f"container group {deployment.name} not created: {arm_message(exc)}") from None
         return self.wait_running(deployment.name, self.settings.start_timeout_s)
 
     def status(self, name: str) -> ServeStatus:
