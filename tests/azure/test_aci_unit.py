@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from itb.backends.base import StageRunSpec
-from itb_azure.backend import AciBackend, group_name
+from itb_azure.backend import AciBackend, group_name, run_group_prefix
 from itb_azure.cli import main as azure_cli
 from itb_azure.emulator.server import Emulator
 from itb_azure.settings import load_settings
@@ -17,13 +17,17 @@ from itb_azure.settings import load_settings
 from .conftest import groups_left
 
 
-def test_group_names_are_valid_and_unique() -> None:
-    names = {group_name("20261123T230229Z-3a21c4", "train", "BTCUSDT", f"{i:04x}") for i in range(50)}
-    assert len(names) == 50
-    long = group_name("20261123T230229Z-3a21c4", "simulate.grid-" + "x" * 80, "ETHUSDT", "ab12")
-    for name in [*names, long]:
+def test_group_names_are_valid_deterministic_and_distinct() -> None:
+    run_id = "20261123T230229Z-3a21c4"
+    names = {group_name(run_id, "train", "BTCUSDT", attempt) for attempt in range(1, 51)}
+    assert len(names) == 50  # each attempt its own group
+    assert group_name(run_id, "train", "BTCUSDT", 2) == group_name(run_id, "train", "BTCUSDT", 2)
+    long = [group_name(run_id, f"simulate.grid-{i}-" + "x" * 80, "ETHUSDT", 1) for i in range(2)]
+    assert long[0] != long[1]  # cut to 63, the hash of the whole identity keeps them apart
+    for name in [*names, *long]:
         assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", name)
-    assert "btcusdt" in next(iter(names)) and long.endswith("-ab12")
+        assert name.startswith(run_group_prefix(run_id))
+    assert group_name(run_id, "train", "BTCUSDT", 1) == "itb-20261123t230229z-3a21c4-train-btcusdt-a1"
 
 
 def test_group_names_take_the_symbol_of_a_multi_symbol_run(tmp_path: Path) -> None:

@@ -127,9 +127,10 @@ def test_missing_key_vault_secret_fails_no_stage_that_does_not_use_it(
 
 
 def test_dry_run_plans_groups_and_cost(
-    small_config_data: dict[str, Any], aci_options: dict[str, Any]
+    small_config_data: dict[str, Any], aci_options: dict[str, Any], container_url: str
 ) -> None:
     data = copy.deepcopy(small_config_data)
+    data["data_root"] = container_url  # a local root is refused: containers cannot reach it
     data["backend"] = {"name": "aci", "options": {"aci": {**aci_options, "price_vcpu_s": 0.001}}}
     result = run_pipeline(parse_config(data, "t"), backend="aci", dry_run=True)
     plan = result.manifest.plan

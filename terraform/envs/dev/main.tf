@@ -79,3 +79,42 @@ module "itb" {
   secrets_officer_principal_ids = var.secrets_officer_principal_ids
   tags                          = var.tags
 }
+
+# The live service (`itb serve`) as an always-restarted container group: off unless serve_config_file
+# names an itb config (JSON, secret references only). `itb deploy serve --backend aci` makes the same
+# group without terraform.
+variable "serve_config_file" {
+  description = "Path of the itb config (JSON) the live service runs; null: no service."
+  type        = string
+  default     = null
+}
+
+variable "serve_image_tag" {
+  description = "Tag of the itb image in the registry that the service runs."
+  type        = string
+  default     = "latest"
+}
+
+variable "serve_arguments" {
+  description = "Extra arguments of `itb serve` (e.g. [\"--http\", \"0.0.0.0:8080\"])."
+  type        = list(string)
+  default     = []
+}
+
+module "serve" {
+  source                       = "../../modules/serve"
+  count                        = var.serve_config_file == null ? 0 : 1
+  name                         = "itb-serve-${local.environment}"
+  resource_group_name          = module.itb.resource_group_name
+  location                     = module.itb.location
+  image                        = "${module.itb.acr_login_server}/itb:${var.serve_image_tag}"
+  registry_server              = module.itb.acr_login_server
+  identity_id                  = module.itb.identity_id
+  identity_client_id           = module.itb.identity_client_id
+  storage_account_name         = module.itb.storage_account_name
+  data_root                    = module.itb.data_root
+  itb_config                   = file(var.serve_config_file)
+  serve_arguments              = var.serve_arguments
+  log_analytics_workspace_name = module.itb.log_analytics_workspace_name
+  tags                         = var.tags
+}

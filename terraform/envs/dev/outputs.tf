@@ -64,3 +64,8 @@ output "registry_name" {
   description = "Name of the container registry."
   value       = module.itb.registry_name
 }
+
+output "serve_container_group" {
+  description = "Name of the live service's container group (null when serve_config_file is not set)."
+  value       = one(module.serve[*].name)
+}

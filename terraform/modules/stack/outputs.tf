@@ -65,3 +65,8 @@ output "registry_name" {
   description = "Name of the container registry (for `az acr login --name`)."
   value       = module.registry.name
 }
+
+output "log_analytics_workspace_name" {
+  description = "Name of the Log Analytics workspace (the serve module reads its workspace id and key itself)."
+  value       = module.monitoring.name
+}

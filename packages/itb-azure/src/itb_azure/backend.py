@@ -7,7 +7,12 @@ terminates, so many groups start at once. The exit code decides success; logs ar
 run's logs, and the group is deleted as soon as it is done: also on failure, timeout, Ctrl-C
 (``cancel``) and at the end of the run (``close`` deletes anything still known), unless ``keep``.
 
-Names are ``itb-<run id>-<stage>-<symbol>-<random>``, so concurrent runs never collide; at most
+Names are deterministic, ``itb-<run id>-<task>[-<symbol>]-a<attempt>`` (a hash ends names that would be
+longer than 63), and every group is tagged with its run id and a hash of its data root (Dagster's
+step handler does the same): a create that is retried, or repeated by a restarted runner for the same
+run, attaches to the group already there; ``itb runs clean RUN_ID`` finds a run's groups by tag and
+name; and the first launch on a data root deletes the groups other runs left on it (the data root's
+lock says no other run is alive there, so they belong to a runner that was killed). At most
 ``max_parallel`` groups are alive at once (more launches wait in a queue). ARM throttling (429) and
 5xx answers are retried by the SDK's retry policy, which honours ``Retry-After``.
 
@@ -18,17 +23,20 @@ variables; ``keyvault://`` references are resolved inside the container with the
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
 import re
-import secrets as _random
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from itb.backends.base import Backend, PollResult, StageRunSpec, tail_lines
-from itb.errors import ConfigError
+from itb.errors import ConfigError, ItbError
+from itb.runs.ids import run_prefix
+from itb.storage.store import Storage
 from itb.threads import thread_env
 
 from itb_azure.credentials import azure_credential
@@ -52,15 +60,111 @@ def _slug(text: str) -> str:
     return re.sub(r"-{2,}", "-", re.sub(r"[^a-z0-9-]+", "-", text.lower())).strip("-")
 
 
-def group_name(run_id: str, task: str, symbol: str | None, suffix: str) -> str:
-    """A valid, unique container group name (lowercase letters, digits, dashes; at most 63).
+def run_group_prefix(run_id: str) -> str:
+    """The start of every container group name of ``run_id`` (``itb runs clean`` matches it)."""
+    return _slug(f"itb-{run_id}") + "-"
+
+
+def group_name(run_id: str, task: str, symbol: str | None, attempt: int) -> str:
+    """The container group name of one attempt of one task of a run: valid (lowercase letters,
+    digits, dashes; at most 63) and the same every time it is asked for, so a restarted runner finds
+    its groups again.
 
     ``task`` is the stage, or ``stage.step`` for one step of a fanned-out stage; the run id keeps
-    concurrent runs apart, the symbol tells multi-symbol runs apart, the random suffix retries.
+    concurrent runs apart, the symbol tells multi-symbol runs apart. A name that would be too long
+    keeps the run prefix and ends in a hash of the whole identity, so two tasks never share a name.
     """
-    head, middle = _slug(f"itb-{run_id}")[:40], _slug("-".join([task, *([symbol] if symbol else [])]))
-    room = 63 - len(head) - len(suffix) - 2
-    return _slug(f"{head}-{middle[:room]}-{suffix}")
+    full = _slug("-".join([f"itb-{run_id}", task, *([symbol] if symbol else []), f"a{attempt}"]))
+    if len(full) <= 63:
+        return full
+    digest = hashlib.sha256(f"{run_id}|{task}|{symbol}|{attempt}".encode()).hexdigest()[:10]
+    return f"{full[: 63 - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def data_root_tag(data_root: str) -> str:
+    """A short, stable tag value for a data root (tags are visible: the URL itself is not put there)."""
+    return hashlib.sha256(data_root.rstrip("/").encode()).hexdigest()[:16]
+
+
+def arm_client(settings: AciSettings) -> Any:
+    """The Container Instances ARM client for ``settings`` (ConfigError naming what is missing)."""
+    missing = settings.missing()
+    if missing:
+        raise ConfigError(
+            "the aci backend needs " + ", ".join(missing) + ": set backend.options.aci in the config, "
+            "ITB_AZURE_* variables, or run `itb azure settings --from-terraform DIR`"
+        )
+    from azure.mgmt.containerinstance import ContainerInstanceManagementClient
+
+    return ContainerInstanceManagementClient(
+        azure_credential(static_token()),
+        settings.subscription_id,
+        base_url=settings.arm_endpoint.rstrip("/"),
+        credential_scopes=["https://management.azure.com/.default"],
+        connection_verify=settings.ca_bundle or True,
+        retry_total=settings.retry_total,
+        retry_backoff_factor=0.5,
+        retry_backoff_max=60,
+    )
+
+
+def container_environment(
+    settings: AciSettings, plain: dict[str, str], secret_refs: Iterable[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(plain, secure)`` environment of an itb container: ``plain`` plus where Azure is (identity,
+    storage account, vault, CA), and as *secure* values (write-only in ARM) the launching process's
+    storage credentials, the emulator token and the values of the config's ``env:`` references."""
+    plain = dict(plain)
+    plain["ITB_LOG_FORMAT"] = os.environ.get("ITB_LOG_FORMAT", "text")
+    if settings.identity_client_id:
+        plain["AZURE_CLIENT_ID"] = settings.identity_client_id
+    account = settings.storage_account_name or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+    if account:
+        plain["AZURE_STORAGE_ACCOUNT_NAME"] = account
+    if settings.keyvault_endpoint:
+        plain[ENV_PREFIX + "KEYVAULT_ENDPOINT"] = settings.keyvault_endpoint
+    if settings.ca_bundle:
+        plain[ENV_PREFIX + "CA_BUNDLE"] = settings.ca_bundle
+    secure = {name: os.environ[name] for name in SECURE_FORWARD if os.environ.get(name)}
+    token = static_token()
+    if token:
+        secure[ENV_PREFIX + "STATIC_TOKEN"] = token
+    for ref in secret_refs:
+        if ref.startswith("env:"):
+            var = ref.removeprefix("env:")
+            if os.environ.get(var) is not None:
+                secure[var] = os.environ[var]
+    for name in secure:
+        plain.pop(name, None)
+    return plain, secure
+
+
+def group_extras(settings: AciSettings) -> dict[str, Any]:
+    """ContainerGroup arguments every itb group shares: the user-assigned identity (also pulling
+    from ACR), the subnet, and Log Analytics diagnostics (its key resolved from its reference)."""
+    from azure.mgmt.containerinstance import models as m
+
+    kwargs: dict[str, Any] = {}
+    if settings.identity_id:
+        kwargs["identity"] = m.ContainerGroupIdentity(
+            type="UserAssigned", user_assigned_identities={settings.identity_id: m.UserAssignedIdentities()}
+        )
+        if settings.registry_server:
+            kwargs["image_registry_credentials"] = [
+                m.ImageRegistryCredential(server=settings.registry_server, identity=settings.identity_id)
+            ]
+    if settings.subnet_id:
+        kwargs["subnet_ids"] = [m.ContainerGroupSubnetId(id=settings.subnet_id)]
+    if settings.log_analytics_workspace_id:
+        from itb.secret_refs import resolve
+
+        if not settings.log_analytics_key:
+            raise ConfigError("log_analytics_workspace_id needs log_analytics_key (a secret reference)")
+        key = resolve(settings.log_analytics_key)
+        kwargs["diagnostics"] = m.ContainerGroupDiagnostics(
+            log_analytics=m.LogAnalytics(workspace_id=settings.log_analytics_workspace_id, workspace_key=key)
+        )
+    return kwargs
 
 
 @dataclass
@@ -82,6 +186,7 @@ class AciHandle:
     result: PollResult | None = None
     log_text: str | None = None
     deleted: bool = False
+    attempt: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -97,47 +202,31 @@ class AciBackend(Backend):
         self._deletes: list[tuple[str, Any]] = []
         self._run_config: dict[tuple[str, str], dict[str, Any]] = {}  # by (data root, run id)
         self._planned_cost = 0.0
+        self._attempts: dict[tuple[str, str, str | None], int] = {}  # launches per (run, task, symbol)
+        self._swept: set[str] = set()  # data roots whose orphan groups were looked for
 
     # --- Azure clients -------------------------------------------------------------------------
     @property
     def client(self) -> Any:
         """The ARM client, made on first use (``--dry-run`` needs no credentials)."""
         if self._client is None:
-            missing = self.settings.missing()
-            if missing:
-                raise ConfigError(
-                    "the aci backend needs "
-                    + ", ".join(missing)
-                    + ": set backend.options.aci in the config, "
-                    "ITB_AZURE_* variables, or run `itb azure settings --from-terraform DIR`"
-                )
-            from azure.mgmt.containerinstance import ContainerInstanceManagementClient
-
-            endpoint = self.settings.arm_endpoint.rstrip("/")
-            self._client = ContainerInstanceManagementClient(
-                azure_credential(static_token()),
-                self.settings.subscription_id,
-                base_url=endpoint,
-                credential_scopes=["https://management.azure.com/.default"],
-                connection_verify=self.settings.ca_bundle or True,
-                retry_total=self.settings.retry_total,
-                retry_backoff_factor=0.5,
-                retry_backoff_max=60,
-            )
+            self._client = arm_client(self.settings)
         return self._client
 
     # --- what a stage run needs ----------------------------------------------------------------
     def _stored_config(self, spec: StageRunSpec) -> dict[str, Any]:
-        """The run's config as stored by the runner (symbol, secret references); {} for --dry-run."""
+        """The run's config as stored by the runner (its secret references); {} when there is none
+        (a stage launched outside a run). Unreadable storage is a :class:`ConfigError` that fails
+        the launch with its reason, never a silent empty config (the secrets would go missing)."""
         key = (spec.data_root, spec.run_id)  # each symbol of a multi-symbol run has its own root
         if key not in self._run_config:
-            from itb.runs.ids import run_prefix
-            from itb.storage.store import Storage
-
+            name = f"{run_prefix(spec.run_id)}/config.json"
             try:
-                data = Storage(spec.data_root).read_json(f"{run_prefix(spec.run_id)}/config.json")
-            except Exception:
+                data = Storage(spec.data_root).read_json(name)
+            except FileNotFoundError:
                 data = {}
+            except (ItbError, ValueError, OSError) as exc:
+                raise ConfigError(f"cannot read the run's config {name}: {exc}") from None
             self._run_config[key] = data if isinstance(data, dict) else {}
         return self._run_config[key]
 
@@ -157,28 +246,8 @@ class AciBackend(Backend):
         """``(plain, secure)`` environment of the container. Plain values are visible in the ARM
         resource; anything secret goes into ``secure`` (write-only in ARM)."""
         plain = {**thread_env(self.threads(cpu)), "PYTHONUNBUFFERED": "1", **spec.env}
-        plain["ITB_LOG_FORMAT"] = os.environ.get("ITB_LOG_FORMAT", "text")
-        if self.settings.identity_client_id:
-            plain["AZURE_CLIENT_ID"] = self.settings.identity_client_id
-        account = self.settings.storage_account_name or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
-        if account:
-            plain["AZURE_STORAGE_ACCOUNT_NAME"] = account
-        if self.settings.keyvault_endpoint:
-            plain[ENV_PREFIX + "KEYVAULT_ENDPOINT"] = self.settings.keyvault_endpoint
-        if self.settings.ca_bundle:
-            plain[ENV_PREFIX + "CA_BUNDLE"] = self.settings.ca_bundle
-        secure = {name: os.environ[name] for name in SECURE_FORWARD if os.environ.get(name)}
-        token = static_token()
-        if token:
-            secure[ENV_PREFIX + "STATIC_TOKEN"] = token
-        for ref in (self._stored_config(spec).get("secrets") or {}).values():
-            if ref.startswith("env:"):
-                var = ref.removeprefix("env:")
-                if os.environ.get(var) is not None:
-                    secure[var] = os.environ[var]
-        for name in secure:
-            plain.pop(name, None)
-        return plain, secure
+        refs = (self._stored_config(spec).get("secrets") or {}).values()
+        return container_environment(self.settings, plain, refs)
 
     def group_model(self, handle: AciHandle) -> Any:
         """The ContainerGroup resource for one stage run."""
@@ -197,27 +266,13 @@ class AciBackend(Backend):
             ),
             environment_variables=env,
         )
-        kwargs: dict[str, Any] = {}
-        if s.identity_id:
-            kwargs["identity"] = m.ContainerGroupIdentity(
-                type="UserAssigned", user_assigned_identities={s.identity_id: m.UserAssignedIdentities()}
-            )
-            if s.registry_server:
-                kwargs["image_registry_credentials"] = [
-                    m.ImageRegistryCredential(server=s.registry_server, identity=s.identity_id)
-                ]
-        if s.subnet_id:
-            kwargs["subnet_ids"] = [m.ContainerGroupSubnetId(id=s.subnet_id)]
-        if s.log_analytics_workspace_id:
-            from itb.secret_refs import resolve
-
-            if not s.log_analytics_key:
-                raise ConfigError("log_analytics_workspace_id needs log_analytics_key (a secret reference)")
-            key = resolve(s.log_analytics_key)
-            kwargs["diagnostics"] = m.ContainerGroupDiagnostics(
-                log_analytics=m.LogAnalytics(workspace_id=s.log_analytics_workspace_id, workspace_key=key)
-            )
-        tags = {"itb-run-id": handle.spec.run_id, "itb-stage": _task(handle.spec)}
+        kwargs = group_extras(s)
+        tags = {
+            "itb-run-id": handle.spec.run_id,
+            "itb-stage": _task(handle.spec),
+            "itb-attempt": str(handle.attempt),
+            "itb-data-root": data_root_tag(handle.spec.data_root),
+        }
         if handle.symbol:
             tags["itb-symbol"] = handle.symbol
         return m.ContainerGroup(
@@ -231,12 +286,17 @@ class AciBackend(Backend):
 
     # --- the Backend interface -----------------------------------------------------------------
     def _new_handle(self, spec: StageRunSpec) -> AciHandle:
-        symbol = getattr(spec, "symbol", None) or self._stored_config(spec).get("symbol")
+        symbol = spec.symbol  # the lane's symbol of a multi-symbol run: names need no stored state
         res = self.settings.resources(spec.stage)
-        name = group_name(spec.run_id, _task(spec), symbol, _random.token_hex(2))
-        return AciHandle(spec, name, symbol, res.cpu, res.memory_gb, self._timeout(spec))
+        key = (spec.run_id, _task(spec), symbol)
+        attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
+        name = group_name(spec.run_id, _task(spec), symbol, attempt)
+        return AciHandle(spec, name, symbol, res.cpu, res.memory_gb, self._timeout(spec), attempt=attempt)
 
     def launch(self, spec: StageRunSpec) -> AciHandle:
+        if spec.data_root not in self._swept:
+            self._swept.add(spec.data_root)
+            self._delete_orphans(spec)
         handle = self._new_handle(spec)
         self._handles.append(handle)
         self._start_queued()
@@ -265,9 +325,7 @@ class AciBackend(Backend):
                 self.settings.resource_group, handle.name, self.group_model(handle)
             )
         except HttpResponseError as exc:
-            self._done(
-                handle, PollResult("failed", None, f"container group not created: {_arm_message(exc)}")
-            )
+            self._done(handle, PollResult("failed", None, f"container group not created: {arm_message(exc)}"))
         except ConfigError as exc:
             self._done(handle, PollResult("failed", None, str(exc)))
 
@@ -299,7 +357,7 @@ class AciBackend(Backend):
         except HttpResponseError as exc:  # the SDK already retried 429/5xx
             handle.poll_errors += 1
             if handle.poll_errors >= MAX_POLL_ERRORS:
-                return PollResult("failed", None, f"cannot read the container group: {_arm_message(exc)}")
+                return PollResult("failed", None, f"cannot read the container group: {arm_message(exc)}")
             return PollResult("running")
         handle.poll_errors = 0
         container = group.containers[0] if group.containers else None
@@ -361,7 +419,8 @@ class AciBackend(Backend):
         self._begin_delete(handle.name)
         handle.deleted = True
 
-    def _begin_delete(self, name: str) -> None:
+    def _begin_delete(self, name: str) -> bool:
+        """Start deleting a group (False: ARM refused, and the error is logged)."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
@@ -370,9 +429,53 @@ class AciBackend(Backend):
         except ResourceNotFoundError:
             pass
         except Exception as exc:
-            log.error("could not delete container group %s: %s (delete it by hand)", name, _arm_message(exc))
-            return
+            log.error("could not delete container group %s: %s (delete it by hand)", name, arm_message(exc))
+            return False
         self._created.discard(name)
+        return True
+
+    # --- groups of other runs ------------------------------------------------------------------
+    def _groups(self) -> list[Any]:
+        return list(self.client.container_groups.list_by_resource_group(self.settings.resource_group))
+
+    def _delete_orphans(self, spec: StageRunSpec) -> None:
+        """Delete groups on ``spec``'s data root made by other runs: the runner holds the data
+        root's lock, so whoever made them is gone (a killed runner, say). ``keep`` keeps them."""
+        from azure.core.exceptions import HttpResponseError
+
+        if self.settings.keep:
+            return
+        root = data_root_tag(spec.data_root)
+        try:
+            groups = self._groups()
+        except ConfigError:  # missing settings: the create that follows fails the stage and names them
+            return
+        except HttpResponseError as exc:  # the launch that follows reports ARM problems properly
+            log.warning("could not list container groups to clean up: %s", arm_message(exc))
+            return
+        for group in groups:
+            tags = group.tags or {}
+            if tags.get("itb-data-root") == root and tags.get("itb-run-id") != spec.run_id:
+                log.warning(
+                    "deleting container group %s left by run %s (its runner is gone)",
+                    group.name,
+                    tags.get("itb-run-id"),
+                )
+                self._begin_delete(group.name)
+        self._wait_deletes()
+
+    def clean_run(self, run_id: str) -> list[str]:
+        """Delete every container group of ``run_id`` (by its tag or its name prefix), waiting for
+        the deletions; the names deleted, sorted."""
+        prefix = run_group_prefix(run_id)
+        found = sorted(
+            str(g.name)
+            for g in self._groups()
+            if (g.tags or {}).get("itb-run-id") == run_id or str(g.name).startswith(prefix)
+        )
+        deleted = [name for name in found if self._begin_delete(name)]
+        self._wait_deletes()
+        return deleted
 
     def logs(self, handle: AciHandle, tail: int | None = None) -> str:
         text = handle.log_text if handle.log_text is not None else self._fetch_logs(handle)
@@ -393,7 +496,7 @@ class AciBackend(Backend):
             try:
                 poller.result(timeout=max(1.0, deadline - time.monotonic()))
             except Exception as exc:
-                log.error("deleting container group %s: %s", name, _arm_message(exc))
+                log.error("deleting container group %s: %s", name, arm_message(exc))
         self._deletes.clear()
 
     def close(self) -> None:
@@ -410,24 +513,31 @@ class AciBackend(Backend):
         self._client.close()
         self._client = None
 
-    def describe(self, spec: StageRunSpec) -> str:
-        """One planned container group with its size and estimated cost (for ``--dry-run``)."""
+    def describe(self, spec: StageRunSpec, estimate_s: float | None = None) -> str:
+        """One planned container group with its size and estimated cost (for ``--dry-run``): the
+        duration is ``estimate_s`` (measured by an earlier run) or the stage's fixed guess."""
         res = self.settings.resources(spec.stage)
-        symbol = (
-            getattr(spec, "symbol", None)
-            or self._stored_config(spec).get("symbol")
-            or os.environ.get(ENV_PREFIX + "SYMBOL")
-        )
-        name = group_name(spec.run_id, _task(spec), symbol, "xxxx")
-        vcpu_s, gb_s = res.cpu * res.estimated_s, res.memory_gb * res.estimated_s
+        symbol = spec.symbol or os.environ.get(ENV_PREFIX + "SYMBOL")
+        name = group_name(spec.run_id, _task(spec), symbol, 1)
+        seconds, basis = (estimate_s, "measured") if estimate_s is not None else (res.estimated_s, "guess")
+        vcpu_s, gb_s = res.cpu * seconds, res.memory_gb * seconds
         cost = vcpu_s * self.settings.price_vcpu_s + gb_s * self.settings.price_gb_s
         self._planned_cost += cost
         return (
             f"aci container group {name}: image {self.settings.image}, "
             f"{res.cpu:g} vCPU, {res.memory_gb:g} GB, "
-            f"command {' '.join(self.command(spec, res.cpu))}; estimate {res.estimated_s:g}s = "
-            f"{vcpu_s:g} vCPU-s + {gb_s:g} GB-s = ${cost:.4f} (run total ${self._planned_cost:.4f})"
+            f"command {' '.join(self.command(spec, res.cpu))}; estimate {seconds:.4g}s ({basis}) = "
+            f"{vcpu_s:.4g} vCPU-s + {gb_s:.4g} GB-s = ${cost:.4f} (run total ${self._planned_cost:.4f})"
         )
+
+    def check_data_root(self, data_root: str, source: str) -> None:
+        """Containers run elsewhere: a local (or in-memory) data root is an error before anything starts."""
+        protocol = data_root.split("://", 1)[0].lower() if "://" in data_root else "file"
+        if protocol in ("file", "local", "memory"):
+            raise ConfigError(
+                f"{source}: {data_root!r} is not reachable from an aci container (a {protocol} path); "
+                "use a Blob data root such as abfs://CONTAINER/PATH"
+            )
 
 
 def _task(spec: StageRunSpec) -> str:
@@ -436,7 +546,7 @@ def _task(spec: StageRunSpec) -> str:
     return spec.stage if step is None else f"{spec.stage}.{step}"
 
 
-def _arm_message(exc: BaseException) -> str:
+def arm_message(exc: BaseException) -> str:
     """A short ARM error (code and message), without headers or request bodies."""
     error = getattr(exc, "error", None)
     code = getattr(error, "code", None)

@@ -9,6 +9,7 @@ from itb.backends import Backend, BackendInfo
 from itb.cli.commands import CommandInfo, CommandRegistry
 from itb.plugins import hookimpl
 
+from itb_azure import deploy_cli
 from itb_azure.cli import configure, run
 from itb_azure.settings import AciSettings
 
@@ -43,4 +44,12 @@ def itb_secret_resolvers() -> dict[str, Callable[[str], str]]:
 def itb_add_commands(commands: CommandRegistry) -> None:
     commands.add(
         CommandInfo("azure", "Azure commands (from itb-azure): settings from terraform", configure, run)
+    )
+    commands.add(
+        CommandInfo(
+            "deploy",
+            "deploy the live service (from itb-azure): itb deploy serve CONFIG --backend aci",
+            deploy_cli.configure,
+            deploy_cli.run,
+        )
     )

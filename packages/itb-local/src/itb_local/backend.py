@@ -337,7 +337,7 @@ class LocalBackend(Backend):
         if handle.log_file is not None:
             handle.log_file.close()
 
-    def describe(self, spec: StageRunSpec) -> str:
+    def describe(self, spec: StageRunSpec, estimate_s: float | None = None) -> str:
         how = "forked local process" if self.start == "fork" else "local process"
         return f"{how}: {' '.join(spec.command())} (threads={spec.threads})"
 

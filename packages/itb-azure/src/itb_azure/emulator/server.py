@@ -9,7 +9,12 @@ Container groups (api-version 2023-05-01 paths of azure-mgmt-containerinstance):
 * ``GET`` of one group (with the container's instance view: Waiting/Running/Terminated, exit code,
   events), ``GET`` of a resource group's list, ``DELETE``, ``GET .../containers/{c}/logs``.
 
-The image's ``itb`` entry point is mapped to this interpreter's ``python -m itb``.
+The image's ``itb`` entry point is mapped to this interpreter's ``python -m itb``. The restart
+policy is honoured: an ``Always`` group's process is started again whenever it exits (``OnFailure``:
+when it exits non-zero), after a short back-off, and ``restartCount`` and ``previousState`` show it,
+as in ACI. A PUT that changes a live group's containers restarts it with the new definition. Secret
+volumes are written under the group's folder and their ``mountPath`` is replaced by that folder in
+the command and the environment (the container's file system is this machine's).
 
 Key Vault: ``GET /vaults/{vault}/secrets/{name}[/{version}]`` with the bearer challenge the SDK
 expects (a 401 with ``WWW-Authenticate`` first, then the token).
@@ -89,6 +94,8 @@ class Group:
     finish_time: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     provisioning: str = "Creating"
+    restart_count: int = 0
+    previous: dict[str, Any] | None = None  # the state before the last restart
 
     @property
     def container(self) -> dict[str, Any]:
@@ -100,6 +107,20 @@ class Group:
 
     def command(self) -> list[str]:
         return list(self.container["properties"].get("command") or [])
+
+    @property
+    def restart_policy(self) -> str:
+        return str(self.body["properties"].get("restartPolicy") or "Always")
+
+    def mounts(self) -> dict[str, Path]:
+        """Mount path -> local folder of each secret volume the container mounts."""
+        volumes = {v["name"]: v for v in self.body["properties"].get("volumes") or []}
+        found = {}
+        for mount in self.container["properties"].get("volumeMounts") or []:
+            volume = volumes.get(mount["name"])
+            if volume is not None and "secret" in volume:
+                found[mount["mountPath"].rstrip("/")] = self.workdir / "volumes" / mount["name"]
+        return found
 
     def stage(self) -> str | None:
         cmd = self.command()
@@ -139,7 +160,11 @@ class EmulatorState:
         with self.lock:
             existing = self.groups.get(key)
             if existing is not None and existing.state != "Terminated":
-                return existing  # create-or-update of a live group: keep it running
+                if _containers(existing.body) == _containers(body):
+                    return existing  # create-or-update of a live group with the same containers
+                existing.body = body  # an update: the container restarts with its new definition
+                self._kill(existing)
+                return existing
             folder = self.workdir / f"{name}-{uuid.uuid4().hex[:6]}"
             folder.mkdir(parents=True)
             group = Group(sub, rg, name, body, folder)
@@ -168,13 +193,14 @@ class EmulatorState:
                     }
                 )
                 return
-            command = self._local_command(group.command(), fault)
+            mounts = _write_secret_volumes(group)
+            command = [_mapped(arg, mounts) for arg in self._local_command(group.command(), fault)]
             env = {k: os.environ[k] for k in _HOST_ENV if k in os.environ}
             for var in group.container["properties"].get("environmentVariables") or []:
                 value = var.get("secureValue", var.get("value"))
                 if value is not None:
-                    env[var["name"]] = value
-            with open(group.log_path, "wb") as out:
+                    env[var["name"]] = _mapped(value, mounts)
+            with open(group.log_path, "ab") as out:  # a restarted container's output follows on
                 group.process = subprocess.Popen(
                     command,
                     stdout=out,
@@ -205,11 +231,44 @@ class EmulatorState:
         return command
 
     def _wait(self, group: Group) -> None:
-        assert group.process is not None
-        code = group.process.wait()
+        process = group.process
+        assert process is not None
+        code = process.wait()
         with self.lock:
+            if group.process is not process:
+                return
             group.state, group.exit_code, group.finish_time = "Terminated", code, _now()
             group.detail = "Completed" if code == 0 else "Error"
+            live = self.groups.get((group.sub.lower(), group.rg.lower(), group.name.lower())) is group
+            policy = group.restart_policy
+            restart = live and (policy == "Always" or (policy == "OnFailure" and code != 0))
+            if restart:
+                group.previous = {"state": "Terminated", "exitCode": code, "finishTime": group.finish_time,
+                                  "startTime": group.start_time, "detailStatus": group.detail}  # fmt: skip
+                group.restart_count += 1
+                group.state, group.exit_code = "Waiting", None
+                message = f"Container exited with code {code}; restarting (policy {policy})"
+                group.events.append(
+                    {"count": group.restart_count, "name": "Killing", "type": "Normal", "message": message}
+                )
+        if restart:
+            threading.Thread(target=self._start, args=(group,), daemon=True).start()
+
+    def _kill(self, group: Group) -> None:
+        """Kill the container's processes (as a crash would); the restart policy decides what follows."""
+        process = group.process
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def kill_container(self, rg: str, name: str) -> int:
+        """Kill a group's running process (a test's crash); its pid."""
+        with self.lock:
+            group = next(g for g in self.groups.values() if (g.rg, g.name) == (rg, name))
+            assert group.process is not None and group.process.poll() is None, "no running process"
+            pid = group.process.pid
+        self._kill(group)
+        return pid
 
     def delete(self, sub: str, rg: str, name: str) -> Group | None:
         with self.lock:
@@ -245,7 +304,10 @@ class EmulatorState:
             current["startTime"] = group.start_time
         if group.state == "Terminated":
             current.update(exitCode=group.exit_code, finishTime=group.finish_time)
-        cprops["instanceView"] = {"restartCount": 0, "currentState": current, "events": group.events}
+        cprops["instanceView"] = {"restartCount": group.restart_count, "currentState": current,
+                                  "events": group.events}  # fmt: skip
+        if group.previous is not None:
+            cprops["instanceView"]["previousState"] = group.previous
         if group.state == "Terminated":
             overall = "Succeeded" if group.exit_code == 0 else "Failed"
         else:
@@ -259,6 +321,33 @@ class EmulatorState:
             type="Microsoft.ContainerInstance/containerGroups",
         )
         return body  # type: ignore[no-any-return]
+
+
+def _containers(body: dict[str, Any]) -> str:
+    """The parts of a group whose change restarts it (containers and volumes), comparable."""
+    props = body.get("properties") or {}
+    return json.dumps([props.get("containers"), props.get("volumes")], sort_keys=True)
+
+
+def _write_secret_volumes(group: Group) -> dict[str, Path]:
+    """Write the group's secret volumes (base64 values) to its folder; mount path -> folder."""
+    import base64
+
+    volumes = {v["name"]: v for v in group.body["properties"].get("volumes") or []}
+    mounts = group.mounts()
+    for folder in mounts.values():
+        folder.mkdir(parents=True, exist_ok=True)
+        for filename, encoded in (volumes[folder.name].get("secret") or {}).items():
+            (folder / filename).write_bytes(base64.b64decode(encoded))
+    return mounts
+
+
+def _mapped(text: str, mounts: dict[str, Path]) -> str:
+    """``text`` with a leading mount path replaced by the volume's local folder."""
+    for mount, folder in mounts.items():
+        if text == mount or text.startswith(mount + "/"):
+            return str(folder) + text[len(mount) :]
+    return text
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -100,9 +100,19 @@ class Backend(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release backend resources at the end of a pipeline run."""
 
-    def describe(self, spec: StageRunSpec) -> str:
-        """One line for ``--dry-run``: what launching ``spec`` would do."""
+    def describe(self, spec: StageRunSpec, estimate_s: float | None = None) -> str:
+        """One line for ``--dry-run``: what launching ``spec`` would do. ``estimate_s`` is the
+        stage's measured run time from an earlier run of the same config (None: not known)."""
         return " ".join(spec.command())
+
+    def check_data_root(self, data_root: str, source: str) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`~itb.errors.ConfigError` naming ``source`` (the config key or the flag the
+        root came from) when this backend's stage runs cannot reach ``data_root``."""
+
+    def clean_run(self, run_id: str) -> list[str]:
+        """Delete what this backend may have left behind for ``run_id`` (``itb runs clean``); the
+        names of what was deleted. Nothing by default: local processes end with their runner."""
+        return []
 
 
 @dataclass(frozen=True)

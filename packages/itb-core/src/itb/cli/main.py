@@ -118,6 +118,13 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     listing = runs_sub.add_parser("list", help="list runs under a data root")
     listing.add_argument("--data-root", default=None)
     listing.add_argument("--config", default=None)
+    clean = runs_sub.add_parser(
+        "clean", help="delete what a run left on its backend (e.g. aci container groups of a killed run)"
+    )
+    clean.add_argument("run_id", type=_run_id)
+    clean.add_argument("--config", default=None, help="the run's config: its data root and backend options")
+    clean.add_argument("--data-root", default=None)
+    clean.add_argument("--backend", help="default: the run's backend (its manifest), then the config's")
     if not argv or argv[0] not in sub.choices:  # --help, options first, a plugin command or a typo
         _add_plugin_commands(sub)
     return parser
@@ -288,6 +295,8 @@ def _run(args: argparse.Namespace) -> int:
         on_lock_wait=lambda holder: print(f"itb: waiting for {holder.describe()}", file=sys.stderr),
     )
     if args.dry_run:
+        for note in result.manifest.plan_notes or []:
+            print(f"itb: {note}", file=sys.stderr)
         for line in result.manifest.plan or []:
             print(line)
         return 0
@@ -452,6 +461,10 @@ def _runs(args: argparse.Namespace) -> int:
     from itb.runs.manifest import list_runs, read_manifest, shown_status
     from itb.storage import Storage
 
+    if args.runs_command == "clean":
+        from itb.runs.clean import clean_run
+
+        return clean_run(args.run_id, args.config, args.data_root, args.backend)
     storage = Storage(_data_root(args))
     lock = read_lock(storage)
     if args.runs_command == "list":

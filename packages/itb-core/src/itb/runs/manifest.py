@@ -165,6 +165,9 @@ class RunManifest(StageSection):
     warnings: list[RunWarning] = Field(default_factory=list)
     #: ``--dry-run`` only: the stage runs that would be launched.
     plan: list[str] | None = None
+    #: ``--dry-run``: what the plan rests on (where its time estimates come from, state it could
+    #: not read) and the stages it leaves out as up to date.
+    plan_notes: list[str] | None = None
 
     def sections(self) -> list[tuple[str | None, StageSection]]:
         """``(symbol, section)`` per symbol of a multi-symbol run, or ``[(None, self)]``."""

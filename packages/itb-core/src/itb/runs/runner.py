@@ -42,6 +42,7 @@ from itb.runs.manifest import (
     new_manifest,
     write_manifest,
 )
+from itb.runs.plan import PlanLane, plan_lines
 from itb.stages.registry import STAGES, downstream, get_stage, planned_stages
 from itb.stages.state import read_state, up_to_date
 from itb.storage.store import Storage, StorageError
@@ -72,7 +73,15 @@ class RunResult:
     run_id: str
     status: RunStatus
     manifest: RunManifest
-    storage: Storage
+    #: The data root as opened by the run; None for a dry run (it may not be reachable yet).
+    opened: Storage | None
+
+    @property
+    def storage(self) -> Storage:
+        """The run's data root (opened on first use after a dry run)."""
+        if self.opened is None:
+            self.opened = Storage(self.manifest.data_root)
+        return self.opened
 
     @property
     def ok(self) -> bool:
@@ -173,8 +182,8 @@ def run_pipeline(
             raise ConfigError(f"--{name} must be at least 1 (got {value})")
     root = resolve_data_root(config, data_root)
     check_data_root(root)
+    root_source = "--data-root" if data_root else "data_root"
     config = config.model_copy(update={"data_root": root})
-    storage = Storage(root)
     backend_name = backend if isinstance(backend, str) else (backend.name if backend else config.backend.name)
     if isinstance(backend, Backend):
         engine, default_workers, default_threads = backend, None, None
@@ -183,6 +192,7 @@ def run_pipeline(
         default_workers, default_threads = info.default_workers, info.default_threads
     lock: RunLock | None = None
     try:  # whatever happens, the backend releases what it started (a fork server, say)
+        engine.check_data_root(root, root_source)
         workers, threads = resolve_parallelism(
             config.backend, default_workers, workers, threads, default_threads
         )
@@ -195,6 +205,20 @@ def run_pipeline(
         run_id = new_run_id()
         manifest = new_manifest(run_id, config, backend_name, root, config_source, utc_now(), os.getpid())
         manifest.selected, manifest.workers, manifest.threads_per_stage = selected, workers, threads
+        if dry_run:  # before opening the data root: a plan works before anything is set up
+            manifest.status = RunStatus.DRY_RUN
+            if config.symbols:
+                manifest.symbols = {
+                    symbol: SymbolSection(data_root=c.data_root, config_hash=config_hash(c),
+                                          status=RunStatus.DRY_RUN)
+                    for symbol, c in targets if symbol is not None
+                }  # fmt: skip
+            plan_lanes = [PlanLane(symbol, lane_config) for symbol, lane_config in targets]
+            manifest.plan, manifest.plan_notes = plan_lines(
+                engine, run_id, root, plan_lanes, selected, threads, manifest.config_hash, force
+            )
+            return RunResult(run_id, RunStatus.DRY_RUN, manifest, None)
+        storage = Storage(root)
         lanes: list[_Lane] = []
         for symbol, lane_config in targets:
             section: StageSection
@@ -207,19 +231,6 @@ def run_pipeline(
                 manifest.symbols[symbol] = section
                 lane_storage = Storage(lane_config.data_root)
             lanes.append(_Lane(symbol, lane_config, lane_storage, section, list(selected)))
-        if dry_run:
-            manifest.status = RunStatus.DRY_RUN
-            for lane in lanes:
-                lane.section.status = RunStatus.DRY_RUN
-            manifest.plan = [
-                engine.describe(
-                    StageRunSpec(run_id, s, lane.config.data_root, threads, step=step, symbol=lane.symbol)
-                )
-                for lane in lanes
-                for s in selected
-                for step in [*_planned_steps(s, lane.config, lane.storage), None]
-            ]
-            return RunResult(run_id, RunStatus.DRY_RUN, manifest, storage)
         lock = RunLock.acquire(
             storage,
             run_id,
@@ -659,14 +670,6 @@ class _Runner:
             "peak_rss_mb": max(rss),
             "step_duration_s": round(sum(s.duration_s or 0.0 for s in steps), 3),
         }
-
-
-def _planned_steps(stage: str, config: PipelineConfig, storage: Storage) -> list[str]:
-    """Steps for --dry-run; a stage whose steps depend on data not yet made shows as one run."""
-    try:
-        return STAGES[stage].steps(config, storage)
-    except ItbError:
-        return []
 
 
 def _tail(text: str) -> str:
