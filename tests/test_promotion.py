@@ -20,6 +20,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+import yaml
 from itb import datasets
 from itb.config import load_config
 from itb.config.models import PipelineConfig, PromotionSettings
@@ -31,14 +32,14 @@ from itb.promotion.slot import candidate_runs, model_set_files, model_set_names,
 from itb.promotion.switch import JOURNAL, roll_back, switch_models, switch_pending
 from itb.runs.lock import RunLock
 from itb.runs.manifest import read_manifest
-from itb.runs.runner import run_pipeline
+from itb.runs.runner import run_pipeline, select_stages
 from itb.serve.engine import serve_spec
 from itb.serve.live_log import LiveLog
 from itb.serve.model_watch import ModelWatch
 from itb.serve.replay import replay_symbol
 from itb.storage import Storage, WriteResult
 
-from tests.conftest import itb, load_default_config, write_config
+from tests.conftest import DEFAULT_CONFIG, REPO, itb, load_default_config, write_config
 
 FAST = {"ITB_FSYNC": "0"}
 LIVE_PARAMS = {"num_boost_round": 3}
@@ -260,3 +261,19 @@ def test_a_killed_switch_leaves_the_old_models(live: Path, tmp_path: Path) -> No
     # a promotion after the kill starts from the old set and still judges the candidate
     decision = promote_candidate(config, storage, run_id)
     assert decision.promoted and live_bytes(config, storage) == new
+
+
+def test_the_nightly_workflow_downloads_runs_trains_a_candidate_then_promotes() -> None:
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "pipeline.yml").read_text())
+    assert "schedule" in workflow[True]  # `on:` is YAML 1.1's True
+    nightly = [
+        step["run"] for step in workflow["jobs"]["run"]["steps"] if step.get("if") == "env.MODE == 'nightly'"
+    ]
+    order = ["download", "--only merge", "--only candidate", "--from promote"]
+    assert [next(w for w in order if w in run) for run in nightly] == order
+    config = load_config(DEFAULT_CONFIG)
+    nightly_config = config.model_copy(update={"promotion": PromotionSettings(candidate=True)})
+    assert select_stages(config, ["merge", "features", "labels"], None) == ["merge", "features", "labels"]
+    assert select_stages(nightly_config, ["candidate"], None) == ["candidate"]
+    assert select_stages(nightly_config, None, "promote") == ["promote", "predict", "signals", "simulate"]
+    assert "train" not in select_stages(nightly_config, None, None)

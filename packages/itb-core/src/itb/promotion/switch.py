@@ -70,3 +70,9 @@ def roll_back(storage: Storage) -> Journal | None:
         # else: killed while copying, before this file was replaced: it is still the old one
     storage.delete(JOURNAL)
     return journal
+
+
+def forget_switch(storage: Storage) -> None:
+    """Drop an unfinished switch's journal without restoring anything: for a writer that has just
+    replaced the whole live set itself (the train stage), which a roll-back would undo."""
+    storage.delete(JOURNAL)

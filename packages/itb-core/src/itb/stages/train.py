@@ -22,6 +22,7 @@ from itb.errors import DataError
 from itb.models.modelset import HASH_KEY, feature_config_hash
 from itb.models.trained import model_files, model_name
 from itb.promotion.slot import slot_prefix, slot_storage
+from itb.promotion.switch import forget_switch
 from itb.stages.base import Stage, StageContext, StageResult
 from itb.stages.tables import read_training_table
 from itb.storage.store import Storage, WriteResult
@@ -65,7 +66,10 @@ class TrainStage(Stage):
 
     def run(self, ctx: StageContext) -> StageResult:
         if not self.steps(ctx.config, ctx.storage):
-            return self._train(ctx, only=None, target=ctx.storage)
+            trained = self._train(ctx, only=None, target=ctx.storage)
+            forget_switch(ctx.storage)  # the live set is new as a whole: a killed promotion is moot
+            return trained
+        forget_switch(ctx.storage)
         outputs = {}
         for name in self.outputs(ctx.config):
             size = ctx.storage.size(name)
