@@ -25,6 +25,7 @@ from itb import datasets
 from itb.config import load_config
 from itb.config.models import PipelineConfig, PromotionSettings
 from itb.models.modelset import ModelSet
+from itb.promotion.command import promote_command
 from itb.promotion.gate import promote_candidate
 from itb.promotion.records import BacktestFigures, ModelFigures, PromotionDecision, SetFigures
 from itb.promotion.rule import failed_conditions
@@ -37,14 +38,17 @@ from itb.serve.engine import serve_spec
 from itb.serve.live_log import LiveLog
 from itb.serve.model_watch import ModelWatch
 from itb.serve.replay import replay_symbol
+from itb.serve.telegram import API_URL_ENV
 from itb.storage import Storage, WriteResult
 
 from tests.conftest import DEFAULT_CONFIG, REPO, itb, load_default_config, write_config
+from tests.fakes.telegram_server import FakeTelegram
 
 FAST = {"ITB_FSYNC": "0"}
 LIVE_PARAMS = {"num_boost_round": 3}
 BETTER_PARAMS = {"num_boost_round": 10}
 WORSE_PARAMS = {"num_boost_round": 10, "min_data_in_leaf": 10_000_000}
+TG_TOKEN = "123456789:AAH-fake-token-of-the-promotion-test"
 
 
 def ms(text: str) -> int:
@@ -65,8 +69,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data root whose live models `itb run` trained with 3 boosting rounds."""
     folder = tmp_path_factory.mktemp("promotion")
     path = write_config(folder / "config.json", config_data(folder / "data", LIVE_PARAMS))
-    done = itb("run", str(path), "--backend", "inprocess", env=FAST)
-    assert done.returncode == 0, done.stderr
+    assert run_pipeline(load_config(path), backend="inprocess").ok
     return folder / "data"
 
 
@@ -92,7 +95,9 @@ def live_bytes(config: PipelineConfig, storage: Storage) -> dict[str, bytes]:
     return {name: storage.read_bytes(name) for name in model_set_files(config)}
 
 
-def test_a_worse_candidate_is_kept_out_and_the_manifest_says_why(live: Path, tmp_path: Path) -> None:
+def test_a_worse_candidate_is_kept_out_and_the_manifest_says_why(
+    live: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = candidate_config(live, tmp_path, WORSE_PARAMS)
     config = load_config(path)
     storage = Storage(config.data_root)
@@ -116,13 +121,20 @@ def test_a_worse_candidate_is_kept_out_and_the_manifest_says_why(live: Path, tmp
     assert decision.rule["max_auc_drop"] == 0.005
     assert live_bytes(config, storage) == before  # kept out: the live models are untouched
     assert slot_storage(storage, run_id).exists(datasets.model_meta("low_10_gb"))
-    # `itb promote` judges it again (same figures), outside a run, and keeps it out again
-    again = itb("promote", str(path), "--run", run_id, env=FAST)
-    assert again.returncode == 0, again.stderr
-    assert "kept out" in again.stdout
+    # `itb promote` judges it again (same figures), outside a run, keeps it out again and, with
+    # Telegram secrets configured, tells the chat
+    secrets = {"telegram_bot_token": "env:ITB_TEST_TG_TOKEN", "telegram_chat_id": "env:ITB_TEST_TG_CHAT"}
+    monkeypatch.setenv("ITB_TEST_TG_TOKEN", TG_TOKEN)
+    monkeypatch.setenv("ITB_TEST_TG_CHAT", "4242")
+    with FakeTelegram(TG_TOKEN) as tg:
+        monkeypatch.setenv(API_URL_ENV, tg.url)
+        again = promote_command(config.model_copy(update={"secrets": secrets}), None, None)
+        assert tg.messages("4242") == [again.summary()]
+    assert not again.promoted and again.summary().startswith(f"itb: candidate {run_id} kept out: low_10_gb")
     judged_again = read_manifest(storage, run_id).promotion
-    assert judged_again is not None and not judged_again.promoted
-    assert (judged_again.current, judged_again.candidate) == (decision.current, decision.candidate)
+    assert judged_again == again
+    assert (again.current, again.candidate) == (decision.current, decision.candidate)
+    assert TG_TOKEN not in (storage.read_bytes(f"runs/{run_id}/manifest.json").decode())
     assert live_bytes(config, storage) == before
 
 
@@ -277,3 +289,12 @@ def test_the_nightly_workflow_downloads_runs_trains_a_candidate_then_promotes() 
     assert select_stages(nightly_config, ["candidate"], None) == ["candidate"]
     assert select_stages(nightly_config, None, "promote") == ["promote", "predict", "signals", "simulate"]
     assert "train" not in select_stages(nightly_config, None, None)
+
+
+def test_itb_promote_without_a_candidate_exits_2(live: Path, tmp_path: Path) -> None:
+    path = candidate_config(live, tmp_path, BETTER_PARAMS)
+    done = itb("promote", str(path), env=FAST)
+    assert done.returncode == 2
+    assert done.stderr.startswith("itb: error: no candidate under ") and "Traceback" not in done.stderr
+    bad = itb("promote", str(path), "--run", "not-a-run", env=FAST)
+    assert bad.returncode == 2 and "is not a run id" in bad.stderr
