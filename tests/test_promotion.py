@@ -37,6 +37,7 @@ from itb.runs.runner import run_pipeline, select_stages
 from itb.serve.engine import serve_spec
 from itb.serve.live_log import LiveLog
 from itb.serve.model_watch import ModelWatch
+from itb.serve.models import ServeRefused
 from itb.serve.replay import replay_symbol
 from itb.serve.telegram import API_URL_ENV
 from itb.storage import Storage, WriteResult
@@ -265,6 +266,8 @@ def test_a_killed_switch_leaves_the_old_models(live: Path, tmp_path: Path) -> No
     assert mixed[files[0]] == new[files[0]] and mixed[files[1]] == old[files[1]]  # half switched
     assert switch_pending(storage)
     assert watch.poll(key) is None  # no run holds the lock, but the service keeps the old set
+    with pytest.raises(ServeRefused, match="promotion was stopped half-way"):
+        ModelWatch(config, storage, serve_spec(config)).load()  # a service starting now refuses
     rolled = roll_back(storage)
     assert rolled is not None and rolled.run_id == run_id
     assert not storage.exists(JOURNAL)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from itb.config.models import PipelineConfig
 from itb.models.trained import model_files, model_name
-from itb.promotion.switch import switch_pending
+from itb.promotion.switch import JOURNAL, switch_pending
 from itb.runs.lock import read_lock, stale_reason
 from itb.serve.engine import ServeSpec
-from itb.serve.models import ServingModels, load_serving_models
+from itb.serve.models import ServeRefused, ServingModels, load_serving_models
 from itb.storage.sources import metadata_fingerprint
 from itb.storage.store import Storage
 
@@ -50,7 +50,13 @@ class ModelWatch:
         return tuple(stamps)
 
     def load(self) -> ServingModels:
-        """Load the models now (refusing missing or stale ones) and remember their stamp."""
+        """Load the models now (refusing missing or stale ones, and a set an unfinished promotion
+        may have mixed) and remember their stamp."""
+        if switch_pending(self.storage):
+            raise ServeRefused(
+                f"the models under {self.storage.root_url} may be a mix of two sets: a promotion was "
+                f"stopped half-way ({JOURNAL} is left); `itb promote CONFIG` rolls it back first"
+            )
         self._stamp = self.stamp()
         return load_serving_models(self.config, self.storage, self.spec)
 
