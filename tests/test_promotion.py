@@ -23,7 +23,9 @@ import pytest
 import yaml
 from itb import datasets
 from itb.config import load_config
+from itb.config.loader import parse_config
 from itb.config.models import PipelineConfig, PromotionSettings
+from itb.errors import ConfigError
 from itb.models.modelset import ModelSet
 from itb.promotion.command import promote_command
 from itb.promotion.gate import promote_candidate
@@ -276,6 +278,15 @@ def test_a_killed_switch_leaves_the_old_models(live: Path, tmp_path: Path) -> No
     # a promotion after the kill starts from the old set and still judges the candidate
     decision = promote_candidate(config, storage, run_id)
     assert decision.promoted and live_bytes(config, storage) == new
+    # killed again; then a normal run's train writes a whole set itself: the journal is moot
+    with pytest.raises(Killed):
+        dies = DiesAfterWrites(config.data_root, files, writes=2)
+        switch_models(dies, slot_storage(storage, run_id), files, "20261201T000000Z-0a0b0c")
+    assert switch_pending(storage)
+    assert run_pipeline(config, backend="inprocess", only=["train"], force=True).ok
+    assert not switch_pending(storage)
+    # deterministic training: this config's train stage writes exactly the candidate's files
+    assert live_bytes(config, storage) == new
 
 
 def test_the_nightly_workflow_downloads_runs_trains_a_candidate_then_promotes() -> None:
@@ -301,3 +312,13 @@ def test_itb_promote_without_a_candidate_exits_2(live: Path, tmp_path: Path) -> 
     assert done.stderr.startswith("itb: error: no candidate under ") and "Traceback" not in done.stderr
     bad = itb("promote", str(path), "--run", "not-a-run", env=FAST)
     assert bad.returncode == 2 and "is not a run id" in bad.stderr
+
+
+def test_a_bad_promotion_section_is_exit_2_with_its_key_paths() -> None:
+    data = load_default_config()
+    data["promotion"] = {"max_auc_drop": -0.1, "requre_profit_not_worse": True}
+    with pytest.raises(ConfigError) as failed:
+        parse_config(data, "nightly.jsonc")
+    assert failed.value.exit_code == 2
+    assert "promotion.max_auc_drop: Input should be greater than or equal to 0" in str(failed.value)
+    assert "promotion.requre_profit_not_worse: unknown key" in str(failed.value)
