@@ -35,6 +35,8 @@ DEFAULT_STAGE_RESOURCES: dict[str, StageResources] = {
     "features": StageResources(cpu=2, memory_gb=4, estimated_s=60),
     "labels": StageResources(cpu=1, memory_gb=2, estimated_s=30),
     "train": StageResources(cpu=4, memory_gb=8, estimated_s=300),
+    "candidate": StageResources(cpu=4, memory_gb=8, estimated_s=300),
+    "promote": StageResources(cpu=2, memory_gb=4, estimated_s=60),
     "predict": StageResources(cpu=2, memory_gb=4, estimated_s=60),
     "signals": StageResources(cpu=1, memory_gb=2, estimated_s=20),
     "simulate": StageResources(cpu=1, memory_gb=2, estimated_s=30),

@@ -22,8 +22,8 @@ from itb.errors import ConfigError, ItbError
 from itb.serve.arguments import add_serve_arguments
 from itb.threads import budget_from_env, set_default_thread_env
 
-STAGE_NAMES = ["download", "merge", "features", "labels", "train", "predict", "predict_rolling", "signals",
-               "simulate"]  # fmt: skip
+STAGE_NAMES = ["download", "merge", "features", "labels", "train", "candidate", "promote", "predict",
+               "predict_rolling", "signals", "simulate"]  # fmt: skip
 
 
 def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -57,6 +57,11 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="run this stage and everything downstream of it",
     )
     run.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    run.add_argument(
+        "--candidate",
+        action="store_true",
+        help="train into models/candidates/<run_id>/ and promote only through the config's promotion gate",
+    )
     run.add_argument("--workers", type=_positive_int, help="stages at once (default: config, then CPU count)")
     run.add_argument("--threads", type=_positive_int, help="threads per stage (default: CPU count / workers)")
     run.add_argument(
@@ -93,6 +98,14 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "--no-archive", action="store_true", help="use only the REST API, not the monthly archives"
     )
     _add_break_lock(download)
+
+    promote = sub.add_parser(
+        "promote", help="judge a candidate (itb run --candidate) against the live models; switch if better"
+    )
+    promote.add_argument("config")
+    promote.add_argument("--run", type=_run_id, help="the candidate's run id (default: the newest candidate)")
+    promote.add_argument("--data-root", help="override the config's data_root (path or fsspec URL)")
+    _add_break_lock(promote)
 
     add_serve_arguments(sub.add_parser("serve", help="replay klines through the live engine; audit its log"))
 
@@ -197,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _runs(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "promote":
+            return _promote(args)
     except ItbError as exc:
         print(f"itb: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -261,6 +276,10 @@ def _run(args: argparse.Namespace) -> int:
         from itb.config.loader import load_run_config
 
         config = load_run_config(args.config)
+        if args.candidate:
+            config = config.model_copy(
+                update={"promotion": config.promotion.model_copy(update={"candidate": True})}
+            )
     except BaseException:
         if early is not None:
             early.engine.close()
@@ -391,6 +410,15 @@ def _validate(args: argparse.Namespace) -> int:
         f"{args.config}: valid ({len(config.feature_sets)} feature sets, {len(config.label_sets)} "
         f"label sets, {len(config.train.labels) * len(config.train.algorithms)} models)"
     )
+    return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from itb.config import load_config
+    from itb.promotion.command import promote_command
+
+    decision = promote_command(load_config(args.config), args.data_root, args.run, args.break_lock)
+    print(decision.summary())
     return 0
 
 

@@ -134,6 +134,8 @@ def print_summary(manifest: RunManifest, console: Console, elapsed: float) -> No
                 f"win rate {sim.get('win_rate')}, max drawdown {sim.get('max_drawdown_pct'):.2f}% "
                 f"(buy and hold {sim.get('buy_and_hold_pct', 0):.2f}%)"
             )
+        if section.promotion is not None:  # itb run --candidate: what the gate decided, and why
+            console.print(escape(section.promotion.summary()), highlight=False)
     for line in warning_lines(manifest):
         console.print(line, highlight=False)
     console.print(

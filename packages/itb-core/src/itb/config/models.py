@@ -293,6 +293,41 @@ class SimulateConfig(Model):
     report: bool = Field(default=True, description="Write report.html (price, signals, equity curve).")
 
 
+class PromotionSettings(Model):
+    """The gate a nightly retrain passes before its models replace the live ones (``itb run
+    --candidate``): the candidate and the live models are scored on the same holdout (the last
+    ``train.holdout`` of today's data) and the candidate is promoted only when every rule holds."""
+
+    candidate: bool = Field(
+        default=False,
+        description="Train into models/candidates/<run_id>/ instead of the live models, then promote "
+        "through this gate; `itb run --candidate` sets it for one run.",
+    )
+    max_auc_drop: float = Field(
+        default=0.005,
+        ge=0,
+        le=1,
+        description="Per model: how much lower than the live model's the candidate's holdout AUC may be.",
+    )
+    max_ap_drop: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Per model: the most the holdout average precision may drop; unset: not checked.",
+    )
+    require_profit_not_worse: bool = Field(
+        default=True,
+        description="The candidate's holdout backtest profit (with simulate.fee) must be at least the "
+        "live models'.",
+    )
+    max_drawdown_increase_pct: float | None = Field(
+        default=None,
+        ge=0,
+        description="The most the holdout backtest's max drawdown may grow, in percentage points; unset: "
+        "not checked.",
+    )
+
+
 class OutputSet(Model):
     generator: str = Field(min_length=1)
     config: dict[str, Any] = Field(default_factory=dict)
@@ -409,6 +444,7 @@ class PipelineConfig(Model):
     )
     simulate: SimulateConfig = Field(default_factory=SimulateConfig)
     output_sets: list[OutputSet] = Field(default_factory=list)
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)
     backend: BackendSettings = Field(default_factory=BackendSettings)
     download: DownloadConfig = Field(default_factory=DownloadConfig)
     secrets: dict[str, str] = Field(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from itb.config.models import PipelineConfig
 from itb.errors import ItbError
+from itb.promotion.records import PromotionDecision
 from itb.runs.lock import LockInfo, process_alive
 from itb.storage.store import Storage
 
@@ -126,6 +127,8 @@ class StageSection(Record):
 
     status: RunStatus = RunStatus.RUNNING
     stages: dict[str, StageRecord] = Field(default_factory=dict)
+    #: ``itb run --candidate`` / ``itb promote``: the gate's decision on the candidate, with figures.
+    promotion: PromotionDecision | None = None
 
 
 class SymbolSection(StageSection):

@@ -25,6 +25,7 @@ from itb.backends.parallelism import resolve_parallelism
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError, ItbError
 from itb.plugins.manager import create_backend
+from itb.promotion.records import PromotionDecision
 from itb.runs.execute import result_name
 from itb.runs.ids import new_run_id, run_prefix, utc_now
 from itb.runs.lock import RunLock
@@ -601,6 +602,9 @@ class _Runner:
             fields.setdefault("ended_at", utc_now())
         else:
             self._collect_warnings(lane, task.stage, fields.get("metrics") or {})
+            decision = (fields.get("metrics") or {}).get("promotion")
+            if decision is not None:  # the promote stage's verdict, typed in the manifest
+                lane.section.promotion = PromotionDecision.model_validate(decision)
         if task.step is not None:
             self._finish_step(task, status, fields)
             return

@@ -26,7 +26,7 @@ from itb.stages.tables import read_training_table
 
 class PredictStage(Stage):
     name = "predict"
-    deps = ("features", "labels", "train")
+    deps = ("features", "labels", "train", "promote")  # promote: after the gate (itb run --candidate)
     version = 2
 
     def outputs(self, config: PipelineConfig) -> list[str]:

@@ -12,10 +12,11 @@ from itb.stages.features import FeaturesStage
 from itb.stages.labels import LabelsStage
 from itb.stages.merge import MergeStage
 from itb.stages.predict import PredictStage
+from itb.stages.promote import PromoteStage
 from itb.stages.rolling import PredictRollingStage
 from itb.stages.signals import SignalsStage
 from itb.stages.simulate import SimulateStage
-from itb.stages.train import TrainStage
+from itb.stages.train import CandidateStage, TrainStage
 
 STAGES: dict[str, Stage] = {
     s.name: s
@@ -25,6 +26,8 @@ STAGES: dict[str, Stage] = {
         FeaturesStage(),
         LabelsStage(),
         TrainStage(),
+        CandidateStage(),
+        PromoteStage(),
         PredictStage(),
         PredictRollingStage(),
         SignalsStage(),

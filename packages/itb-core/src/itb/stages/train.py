@@ -1,6 +1,11 @@
 """train: one model per label x algorithm (``gb`` LightGBM, ``lc`` logistic regression), saved with
 metadata. Scores are later named ``<label>_<algorithm>``.
 
+candidate: the same training into the run's candidate slot (``models/candidates/<run_id>/``, see
+:mod:`itb.promotion.slot`) instead of the live models, when ``promotion.candidate`` is set
+(``itb run --candidate``); the promote stage then decides whether it replaces them. In that mode
+``train`` itself does not run, so a nightly run never writes live models past the gate.
+
 Determinism: fixed seed, ``deterministic=True``, row-wise histograms and an explicit thread count
 (default one thread per stage process: on small machines more threads than free cores is many times
 slower, not faster).
@@ -16,6 +21,8 @@ from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.models.modelset import HASH_KEY, feature_config_hash
 from itb.models.trained import model_files, model_name
+from itb.promotion.slot import slot_prefix, slot_storage
+from itb.promotion.switch import forget_switch
 from itb.stages.base import Stage, StageContext, StageResult
 from itb.stages.tables import read_training_table
 from itb.storage.store import Storage, WriteResult
@@ -25,6 +32,9 @@ class TrainStage(Stage):
     name = "train"
     deps = ("features", "labels")
     version = 3  # 3: gb defaults are stumps (GB_DEFAULTS), so models trained by 2 are stale
+
+    def applicable(self, config: PipelineConfig) -> bool:
+        return not config.promotion.candidate
 
     def outputs(self, config: PipelineConfig) -> list[str]:
         return [
@@ -52,11 +62,14 @@ class TrainStage(Stage):
         ]
 
     def run_step(self, ctx: StageContext, step: str) -> StageResult:
-        return self._train(ctx, only=step)
+        return self._train(ctx, only=step, target=ctx.storage)
 
     def run(self, ctx: StageContext) -> StageResult:
         if not self.steps(ctx.config, ctx.storage):
-            return self._train(ctx, only=None)
+            trained = self._train(ctx, only=None, target=ctx.storage)
+            forget_switch(ctx.storage)  # the live set is new as a whole: a killed promotion is moot
+            return trained
+        forget_switch(ctx.storage)
         outputs = {}
         for name in self.outputs(ctx.config):
             size = ctx.storage.size(name)
@@ -65,7 +78,9 @@ class TrainStage(Stage):
             outputs[name] = WriteResult(name, ctx.storage.fingerprint(name), size)
         return StageResult(outputs, metrics={"models": len(self.steps(ctx.config, ctx.storage))})
 
-    def _train(self, ctx: StageContext, only: str | None) -> StageResult:
+    def _train(self, ctx: StageContext, only: str | None, target: Storage) -> StageResult:
+        """Fit the models (only ``only`` when set) on ``ctx.storage``'s tables and save them under
+        ``target`` (the data root, or a candidate slot laid out like one)."""
         config = ctx.config
         table = read_training_table(config, ctx.storage)
         threads = config.train.threads or ctx.threads
@@ -91,8 +106,38 @@ class TrainStage(Stage):
                     "data_fingerprint": data_fingerprint,
                     HASH_KEY: config_hash,
                 }
-                outputs.update(model.save(ctx.storage, meta))
+                outputs.update(model.save(target, meta))
                 metrics[model.name] = {
                     "train_rows": fitted.rows, "seconds": fitted.seconds, "algo": model.algorithm.algo,
                 }  # fmt: skip
         return StageResult(outputs, metrics=metrics)
+
+
+class CandidateStage(TrainStage):
+    """train into this run's candidate slot; applicable only with ``promotion.candidate``."""
+
+    name = "candidate"
+    version = 1
+
+    def applicable(self, config: PipelineConfig) -> bool:
+        return config.promotion.candidate
+
+    def outputs(self, config: PipelineConfig) -> list[str]:
+        """None known in advance: the slot is named by the run id (the stage result lists the files)."""
+        return []
+
+    def config_section(self, config: PipelineConfig) -> Any:
+        return {"train": super().config_section(config), "slot": "candidate"}
+
+    def steps(self, config: PipelineConfig, storage: Storage) -> list[str]:
+        return []  # one run: the slot is named by the run id, which a step's outputs cannot know
+
+    def run(self, ctx: StageContext) -> StageResult:
+        prefix = slot_prefix(ctx.run_id)
+        trained = self._train(ctx, only=None, target=slot_storage(ctx.storage, ctx.run_id))
+        trained.outputs = {
+            f"{prefix}/{name}": WriteResult(f"{prefix}/{name}", w.fingerprint, w.size, w.rows)
+            for name, w in trained.outputs.items()
+        }
+        trained.metrics["slot"] = prefix
+        return trained
