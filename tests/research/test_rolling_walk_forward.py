@@ -89,7 +89,11 @@ def test_no_model_saw_the_rows_it_predicted(rolling_run: tuple[dict[str, Any], P
 def test_dry_run_lists_steps(rolling_run: tuple[dict[str, Any], Path, Any], tmp_path: Path) -> None:
     data, _, _ = rolling_run
     config = write_config(tmp_path / "again.json", data)
-    dry = itb("run", str(config), "--dry-run")
+    # Everything is up to date after the run: the dry run plans nothing until forced.
+    idle = itb("run", str(config), "--dry-run")
+    assert idle.returncode == 0 and "predict_rolling" not in idle.stdout
+    assert "skip predict_rolling: up to date" in idle.stderr
+    dry = itb("run", str(config), "--dry-run", "--force")
     assert dry.returncode == 0
     assert dry.stdout.count("--stage predict_rolling --threads 1 --step step-") == 3
     assert dry.stdout.count("--stage predict_rolling --threads 1 (") == 1  # the finalize run
