@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import uuid
 import warnings
@@ -249,6 +250,39 @@ class Storage:
             if tmp is not None:
                 self._remove_quietly(tmp)
             raise
+
+    def write_spliced(
+        self,
+        name: str,
+        stored: bytes | memoryview,
+        cut: int,
+        tail: bytes | memoryview,
+        rows: int | None = None,
+    ) -> WriteResult:
+        """Write ``name`` atomically as its first ``cut`` bytes (``stored`` holds its current bytes)
+        followed by ``tail``. On a local disk the kept bytes are copied by the kernel
+        (``shutil.copyfile``) instead of through Python; elsewhere it is one :meth:`write_bytes`."""
+        digest = hashlib.sha256(memoryview(stored)[:cut])
+        digest.update(tail)
+        if self.protocol not in LOCAL_PROTOCOLS:
+            return self.write_bytes(name, b"".join([memoryview(stored)[:cut], tail]), rows)
+        final = self.path(name)
+        parent, base = final.rsplit("/", 1)
+        tmp = self._fresh_temporary(parent, base)
+        try:
+            shutil.copyfile(final, tmp)
+            with open(tmp, "r+b") as handle:
+                handle.truncate(cut)
+                handle.seek(cut)
+                handle.write(tail)
+                if fsync_enabled():
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            self._remove_quietly(tmp)
+            raise
+        return WriteResult(name, f"sha256:{digest.hexdigest()}", cut + len(tail), rows)
 
     def _remove_quietly(self, path: str) -> None:
         with contextlib.suppress(*remote_error_types()):
