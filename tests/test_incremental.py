@@ -93,7 +93,14 @@ def test_a_grown_source_appends_and_equals_a_full_recompute(tmp_path: Path, cand
     assert labels is not None and merge is not None
     assert labels.computed_rows == merge.computed_rows + 120
     assert stages["merge"].rows == (int(candles["timestamp"][-1]) - START) // 60_000 + 1
-    _assert_tables_equal(root, _full(tmp_path, candles))
+    full = _full(tmp_path, candles)
+    _assert_tables_equal(root, full)
+    forced = run_pipeline(config, backend="inprocess", only=STAGES, force=True).manifest.stages
+    for name in STAGES:
+        record = forced[name].incremental
+        assert record is not None and record.mode == "full"
+        assert record.reason.startswith("forced while up to date")
+    _assert_tables_equal(root, full)
 
 
 def test_a_changed_past_recomputes_and_says_why(tmp_path: Path, candles: pl.DataFrame) -> None:

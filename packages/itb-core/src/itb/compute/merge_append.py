@@ -38,29 +38,40 @@ class SourceMark(BaseModel):
     missing_rows: int
 
 
-def source_mark(frame: pl.DataFrame, missing_rows: int) -> SourceMark:
-    """The mark of a source frame (sorted by time) after a merge."""
+def source_mark(frame: pl.DataFrame, missing_rows: int, offset: int = 0) -> SourceMark:
+    """The mark of a source (sorted by time) after a merge; ``frame`` holds its rows from ``offset``
+    on (the whole source, or at least its last :data:`SOURCE_DIGEST_ROWS` rows)."""
+    rows = offset + frame.height
     return SourceMark(
-        rows=frame.height,
+        rows=rows,
         last_timestamp=int(frame["timestamp"][-1]),
-        tail_digest=_tail_digest(frame, frame.height),
+        tail_digest=_tail_digest(frame, rows, offset),
         missing_rows=missing_rows,
     )
 
 
-def _tail_digest(frame: pl.DataFrame, rows: int) -> str:
+def _tail_digest(frame: pl.DataFrame, rows: int, offset: int) -> str:
     first = max(0, rows - SOURCE_DIGEST_ROWS)
-    return frame_digest(frame.slice(first, rows - first))
+    return frame_digest(frame.slice(first - offset, rows - first))
 
 
-def grown_only(frame: pl.DataFrame, mark: SourceMark) -> str | None:
-    """None when ``frame`` is the marked source plus rows after its end, else why not."""
-    if frame.height < mark.rows:
-        return f"the source has {frame.height} rows, fewer than the {mark.rows} merged before"
-    if _tail_digest(frame, mark.rows) != mark.tail_digest:
+def tail_offset(mark: SourceMark) -> int:
+    """The first source row an append reads: enough for the digest check and the verified overlap."""
+    return max(0, mark.rows - max(SOURCE_DIGEST_ROWS, VERIFY_ROWS))
+
+
+def grown_only(frame: pl.DataFrame, offset: int, mark: SourceMark) -> str | None:
+    """None when the source whose rows from ``offset`` on are ``frame`` is the marked source plus
+    rows after its end, else why not."""
+    rows = offset + frame.height
+    if rows < mark.rows:
+        return f"the source has {rows} rows, fewer than the {mark.rows} merged before"
+    if _tail_digest(frame, mark.rows, offset) != mark.tail_digest:
         return "the source's rows before its earlier end changed"
-    if frame.height > mark.rows and int(frame["timestamp"][mark.rows]) < mark.last_timestamp:
+    if rows > mark.rows and int(frame["timestamp"][mark.rows - offset]) < mark.last_timestamp:
         return "the source has new rows before its earlier end"
+    if not frame["timestamp"].is_sorted():
+        return "the source's new rows are not in time order"
     return None
 
 
@@ -79,6 +90,7 @@ def merge_tail(
     stored_rows: int,
     stored_first: int,
     source: SourceFrame,
+    offset: int,
     mark: SourceMark,
     freq: str,
     gaps: Literal["fill", "null"],
@@ -87,10 +99,10 @@ def merge_tail(
     """Merge the source rows from ``VERIFY_ROWS`` before the old end onto the raster (see module doc).
 
     ``stored_rows`` and ``stored_first`` describe the stored merged table (its row count and first
-    timestamp); ``start_ms`` is ``merge.start``.
+    timestamp); ``source.frame`` holds the source rows from ``offset`` on; ``start_ms`` is ``merge.start``.
     """
     freq_ms = int(parse_freq(freq).total_seconds() * 1000)
-    tail_source = source.frame.slice(max(0, mark.rows - VERIFY_ROWS))
+    tail_source = source.frame.slice(max(0, mark.rows - VERIFY_ROWS - offset))
     start = int(tail_source["timestamp"][0])
     if start_ms is not None:
         start = max(start, start_ms - start_ms % freq_ms)

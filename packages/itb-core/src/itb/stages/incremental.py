@@ -133,7 +133,7 @@ def check_append(
     upstream = previous_state(storage, producer) if producer is not None else None
     if previous.input is None or upstream is None:
         return Recompute(f"{input_name} has no append history")
-    if not on_chain(upstream.chains.get(input_name, []), tuple(previous.input)):  # type: ignore[arg-type]
+    if not on_chain(upstream.chains.get(input_name, []), previous.input):
         return Recompute(f"{input_name} changed before its earlier end (recomputed, not appended to)")
     return Appendable(previous, entry)
 
