@@ -96,10 +96,10 @@ def test_a_grown_source_appends_and_equals_a_full_recompute(tmp_path: Path, cand
     full = _full(tmp_path, candles)
     _assert_tables_equal(root, full)
     forced = run_pipeline(config, backend="inprocess", only=STAGES, force=True).manifest.stages
-    for name in STAGES:
-        record = forced[name].incremental
-        assert record is not None and record.mode == "full"
-        assert record.reason.startswith("forced while up to date")
+    records = [forced[name].incremental for name in STAGES]
+    assert all(r is not None and r.mode == "full" for r in records)
+    assert records[0] is not None and records[0].reason.startswith("forced while up to date")
+    assert records[1] is not None and records[1].reason.startswith("merged.parquet changed")  # a new file
     _assert_tables_equal(root, full)
 
 
