@@ -189,7 +189,8 @@ class _Writer:
 
 def decode_struct(data: bytes) -> Struct:
     value = _Reader(data).value(_STRUCT)
-    assert isinstance(value, Struct)
+    if not isinstance(value, Struct):
+        raise ValueError("not a Thrift struct")
     return value
 
 
