@@ -94,6 +94,7 @@ typecheck: setup ## mypy (nox -s typecheck)
 
 bench: setup ## time every stage on ../shared/data (writes bench/results/)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/incremental.py --repeat 2
 
 clean: ## remove the virtual environments and the default data root
 	rm -rf $(VENV) $(TOOLS) data .nox

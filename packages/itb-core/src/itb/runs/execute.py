@@ -105,9 +105,11 @@ def _run_stage(
             storage.write_json(
                 state_name(stage_name),
                 {"stage": stage_name, "key": key, "run_id": run_id, "outputs": outputs,
-                 "finished_at": utc_now()},
+                 "finished_at": utc_now(), **outcome.state},
             )  # fmt: skip
         result.update(status="succeeded", key=key, inputs=inputs, outputs=outputs, metrics=outcome.metrics)
+        if outcome.incremental is not None:
+            result["incremental"] = outcome.incremental.model_dump(mode="json")
     except ItbError as exc:
         log.error("stage %s failed: %s", stage_name if step is None else f"{stage_name}.{step}", exc)
         result.update(status="failed", error=secret_refs.redact(str(exc)))

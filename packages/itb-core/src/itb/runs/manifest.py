@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from itb.compute.append import AppendRecord
 from itb.config.models import PipelineConfig
 from itb.errors import ItbError
 from itb.promotion.records import PromotionDecision
@@ -104,6 +105,9 @@ class StepRecord(Record):
     exit_code: int | None = None
     log: str | None = None
     log_tail: str | None = None
+    #: A table stage (merge, features, labels): appended to its stored output or fully recomputed,
+    #: with the rows computed and reused and why (:mod:`itb.stages.incremental`).
+    incremental: AppendRecord | None = None
 
 
 class StageRecord(StepRecord):

@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from itb.compute.append import AppendRecord
 from itb.config.models import PipelineConfig
 from itb.storage.store import Storage, WriteResult
 
@@ -32,6 +33,10 @@ class StageResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: External inputs (not produced by another stage), name -> fingerprint/rows.
     external_inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A table stage: whether it appended to its stored output or recomputed it, and why.
+    incremental: AppendRecord | None = None
+    #: Extra entries for ``state/<stage>.json`` (what the next run needs to append).
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class Stage(ABC):

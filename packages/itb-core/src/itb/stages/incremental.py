@@ -1,0 +1,280 @@
+"""Incremental runs of the table stages: may this run append to the stored table, and what it did.
+
+A table stage (features, labels, merge) that is out of date only because its input grew at the end
+appends: it computes the new rows plus what its windows and horizons need (see
+:mod:`itb.compute.append`), checks the recomputed overlap against the stored rows, and writes the
+spliced table (one atomic write). It falls back to a full recompute, and says why in the manifest's
+``incremental`` record and a log line, when any of this does not hold:
+
+- there is an earlier run to append to, which recorded its append state (``state/<stage>.json``
+  ``append``), and its stored output is still the one it wrote (size);
+- the *basis* is the same: stage version, code, config section and user-code fingerprints (everything
+  in the stage key except the inputs, which grow);
+- the input it read last time, ``(rows, fingerprint)``, is on the input's append chain: the input
+  only grew at its end since (a full recompute upstream restarts the chain, so its dependents
+  recompute too);
+- its generators declare a bounded history: a cumulative one (OBV's level, topbot2) depends on every
+  earlier row, and a recursive one (EMA family, ``warmup`` rows) matches the full history only to
+  1e-12, not bit for bit; both recompute fully (persisting their filter state is not done);
+- the recomputed overlap equals the stored rows exactly;
+- the stage is not up to date: a run that reaches it anyway (``--force``) recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict
+
+from itb.compute.append import (
+    AppendRecord,
+    ChainEntry,
+    extend_chain,
+    on_chain,
+    overlap_equal,
+    tail_plan,
+)
+from itb.config.models import PipelineConfig
+from itb.generators.history import History
+from itb.stages.base import Stage
+from itb.stages.state import code_version, read_state, stage_inputs, stage_key
+from itb.storage.parquet_append import parquet_bytes, read_footer, splice_row_groups
+from itb.storage.store import LOCAL_PROTOCOLS, Storage, WriteResult
+
+#: The key of the append state inside ``state/<stage>.json``.
+STATE_KEY = "append"
+
+
+class AppendState(BaseModel):
+    """What a stage run stores for the next run's append (``state/<stage>.json`` ``append``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    basis: str
+    #: Output rows of the stored table.
+    rows: int
+    #: ``(rows, fingerprint)`` of the input table this run read (None: external input, see ``extra``).
+    input: ChainEntry | None = None
+    #: Per output: the ``(rows, fingerprint)`` states it went through by appends alone.
+    chains: dict[str, list[ChainEntry]]
+    #: Stage-specific facts (merge: the source's row count and a digest of its last rows).
+    extra: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class Appendable:
+    """The earlier run this one may append to."""
+
+    previous: AppendState
+    #: ``(rows, fingerprint)`` of the input now (None for external inputs).
+    input: ChainEntry | None
+
+
+@dataclass(frozen=True)
+class Recompute:
+    """Why this run computes everything."""
+
+    reason: str
+
+
+def basis_key(stage: Stage, config: PipelineConfig, *, external: bool = True) -> str:
+    """The stage key without its inputs (``external=False``: without the external fingerprints too,
+    for merge, whose external inputs are the growing sources)."""
+    payload = {
+        "stage": stage.name,
+        "version": stage.version,
+        "code": code_version(type(stage)),
+        "config": stage.config_section(config),
+        "external": stage.external_fingerprints(config) if external else {},
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def previous_state(storage: Storage, stage: str) -> AppendState | None:
+    state = read_state(storage, stage) or {}
+    raw = state.get(STATE_KEY)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return AppendState.model_validate(raw)
+    except ValueError:
+        return None
+
+
+def check_append(
+    stage: Stage, config: PipelineConfig, storage: Storage, basis: str, input_name: str | None
+) -> Appendable | Recompute:
+    """Whether this run of ``stage`` may append to the stored output of the last one (see module doc)."""
+    state = read_state(storage, stage.name)
+    if state is None:
+        return Recompute("no earlier run to append to")
+    if state.get("key") == stage_key(stage, config, storage):
+        return Recompute("forced while up to date: --force recomputes a table whose inputs did not change")
+    previous = previous_state(storage, stage.name)
+    if previous is None:
+        return Recompute("the earlier run recorded no append state")
+    if previous.basis != basis:
+        return Recompute("config or code changed since the earlier run")
+    for name, info in state.get("outputs", {}).items():
+        if storage.size(name) != info.get("size"):
+            return Recompute(f"the stored {name} is not the one the earlier run wrote")
+    if input_name is None:
+        return Appendable(previous, None)
+    current = stage_inputs(stage, storage).get(input_name) or {}
+    entry: ChainEntry = (int(current.get("rows") or 0), str(current.get("fingerprint")))
+    producer = next((dep for dep in stage.deps if _outputs_of(storage, dep, input_name)), None)
+    upstream = previous_state(storage, producer) if producer is not None else None
+    if previous.input is None or upstream is None:
+        return Recompute(f"{input_name} has no append history")
+    if not on_chain(upstream.chains.get(input_name, []), previous.input):
+        return Recompute(f"{input_name} changed before its earlier end (recomputed, not appended to)")
+    return Appendable(previous, entry)
+
+
+def _outputs_of(storage: Storage, dep: str, name: str) -> bool:
+    return name in ((read_state(storage, dep) or {}).get("outputs") or {})
+
+
+def history_reason(history: History, what: str) -> str | None:
+    """Why generators with this history cannot append bit for bit, or None when they can."""
+    if history.cumulative:
+        return f"{what} depend on all history (a cumulative or undeclared generator)"
+    if history.warmup:
+        return (
+            f"{what} are recursive (warmup {history.warmup} rows): a tail matches the full history "
+            "only to 1e-12, not bit for bit"
+        )
+    return None
+
+
+def read_rows_from(storage: Storage, name: str, start: int) -> pl.DataFrame:
+    """Rows ``start ..`` of a stored table (a local file is scanned, so earlier row groups are skipped)."""
+    if storage.protocol in LOCAL_PROTOCOLS:
+        return pl.scan_parquet(storage.path(name)).slice(start).collect()
+    return storage.read_parquet(name).slice(start)
+
+
+#: A trailing row group smaller than this is encoded again together with the new rows, so that daily
+#: appends do not leave a file of ever more tiny row groups.
+MIN_GROUP_ROWS = 100_000
+
+
+@dataclass
+class TableOutcome:
+    """A table a stage made: its stored rows ``0 .. keep`` stay, ``tail`` holds the rows from ``keep``
+    on (a full recompute: ``keep`` is 0 and ``tail`` the whole table)."""
+
+    tail: pl.DataFrame
+    keep: int
+    record: AppendRecord
+    previous: AppendState | None = None
+    input: ChainEntry | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def appended(self) -> bool:
+        return self.record.mode == "append"
+
+    @property
+    def rows(self) -> int:
+        return self.keep + self.tail.height
+
+    def write(self, storage: Storage, name: str) -> WriteResult:
+        """Write the table atomically: an append copies the kept row groups' bytes as they are."""
+        if not self.appended:
+            return storage.write_parquet(name, self.tail)
+        return write_spliced(storage, name, self.keep, self.tail)
+
+    def state(self, basis: str, written: WriteResult) -> dict[str, Any]:
+        """The append state to store after ``written`` (the output's atomic write)."""
+        entry: ChainEntry = (self.rows, written.fingerprint)
+        chain = self.previous.chains.get(written.name, []) if self.previous is not None else []
+        state = AppendState(
+            basis=basis,
+            rows=self.rows,
+            input=self.input,
+            chains={written.name: extend_chain(chain, entry, self.appended)},
+            extra=self.extra,
+        )
+        return state.model_dump(mode="json")
+
+
+def write_spliced(storage: Storage, name: str, keep: int, tail: pl.DataFrame) -> WriteResult:
+    """Stored rows ``0 .. keep`` of ``name`` followed by ``tail``, written atomically. Whole row groups
+    before ``keep`` are copied as bytes (:func:`itb.storage.parquet_append.splice_row_groups`); the rest
+    of the kept rows are encoded again with ``tail``."""
+    data = storage.read_bytes(name)
+    sizes = read_footer(data).group_rows()
+    kept, boundary = 0, 0
+    while kept < len(sizes) and boundary + sizes[kept] <= keep:
+        boundary += sizes[kept]
+        kept += 1
+    while kept and sizes[kept - 1] < MIN_GROUP_ROWS:
+        kept -= 1
+        boundary -= sizes[kept]
+    redo = pl.scan_parquet(io.BytesIO(data)).slice(boundary, keep - boundary).collect()
+    part = pl.concat([redo, tail], how="vertical")
+    spliced = splice_row_groups(data, kept, parquet_bytes(part))
+    if spliced is None:  # another writer's file: decode and write it whole
+        stored = pl.scan_parquet(io.BytesIO(data)).head(boundary).collect()
+        return storage.write_parquet(name, pl.concat([stored, part], how="vertical"))
+    return storage.write_spliced(name, data, spliced.cut, spliced.tail, rows=keep + tail.height)
+
+
+def log_record(log: logging.Logger, stage: str, record: AppendRecord) -> None:
+    """The one log line that says how the table was made."""
+    if record.mode == "append":
+        log.info("%s: appended %d computed rows to %d reused ones (%s)",
+                 stage, record.computed_rows, record.reused_rows, record.reason)  # fmt: skip
+    else:
+        log.info("%s: full recompute of %d rows: %s", stage, record.computed_rows, record.reason)
+
+
+def generated_table(
+    stage: Stage,
+    config: PipelineConfig,
+    storage: Storage,
+    *,
+    basis: str,
+    input_name: str,
+    output_name: str,
+    compute: Callable[[pl.DataFrame], pl.DataFrame],
+    history: History,
+    what: str,
+    ahead: int = 0,
+) -> TableOutcome:
+    """``compute`` (input rows -> output rows, row for row) over the input: appended to the stored
+    output when :func:`check_append` and the generators' history allow, else over every row."""
+    decision = check_append(stage, config, storage, basis, input_name)
+    if isinstance(decision, Appendable):
+        reason = history_reason(history, what)
+        if reason is not None:
+            decision = Recompute(reason)
+    if isinstance(decision, Appendable):
+        plan = tail_plan(decision.previous.rows, history.rows, ahead)
+        tail = compute(read_rows_from(storage, input_name, plan.start))
+        stored = read_rows_from(storage, output_name, plan.verify_from)
+        if overlap_equal(stored, tail, plan, stored_from=plan.verify_from):
+            new = tail.slice(plan.keep - plan.start)
+            grown = plan.keep + new.height - decision.previous.rows
+            record = AppendRecord(
+                mode="append",
+                computed_rows=new.height,
+                reused_rows=plan.keep,
+                reason=f"{input_name} grew by {grown} rows after its stored end",
+            )
+            return TableOutcome(new, plan.keep, record, decision.previous, decision.input)
+        decision = Recompute("the recomputed overlap differs from the stored rows (a generator reads "
+                             "more history than it declares)")  # fmt: skip
+    current = stage_inputs(stage, storage).get(input_name) or {}
+    table = compute(storage.read_parquet(input_name))
+    record = AppendRecord(mode="full", computed_rows=table.height, reused_rows=0, reason=decision.reason)
+    entry: ChainEntry = (int(current.get("rows") or table.height), str(current.get("fingerprint")))
+    return TableOutcome(table, 0, record, None, entry)

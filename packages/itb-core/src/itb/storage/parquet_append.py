@@ -1,0 +1,323 @@
+"""Append rows to a Parquet file's bytes without decoding the rows it keeps.
+
+A Parquet file is ``PAR1``, row groups (column chunks), optional page indexes, then a footer
+(Thrift compact ``FileMetaData``: schema, row groups with their byte offsets), its length, ``PAR1``.
+To append, the kept row groups' bytes are copied as they are, the new rows (written to a Parquet file
+of their own by the same writer) follow, and a new footer lists both sets of row groups, the new
+ones' byte offsets shifted to where they now sit. Rewriting a 3-year table for one more day costs a
+copy of its bytes instead of a decode and encode of every row.
+
+Only the fields that hold byte offsets are touched; everything else in the footers is decoded and
+encoded back as it was (a small Thrift compact reader and writer, :class:`Struct` and friends).
+:func:`splice_row_groups` returns None when the two files' schemas or metadata differ, so that the
+caller writes the whole table instead.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+MAGIC = b"PAR1"
+# Thrift compact type ids
+_TRUE, _FALSE, _BYTE, _I16, _I32, _I64, _DOUBLE, _BINARY, _LIST, _SET, _MAP, _STRUCT = range(1, 13)
+
+# FileMetaData / RowGroup / ColumnChunk / ColumnMetaData field ids (parquet.thrift)
+_FILE_SCHEMA, _FILE_NUM_ROWS, _FILE_ROW_GROUPS, _FILE_KEY_VALUE = 2, 3, 4, 5
+_RG_COLUMNS, _RG_NUM_ROWS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 3, 5, 7
+_CC_FILE_OFFSET, _CC_META, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX = 2, 3, 4, 6
+_CC_PAGE_INDEX_FIELDS = (4, 5, 6, 7)
+_CM_OFFSETS = (9, 10, 11, 14)  # data, index, dictionary page offsets; bloom filter offset
+_CM_DATA_PAGE, _CM_DICTIONARY_PAGE = 9, 11
+
+
+@dataclass
+class Struct:
+    """A Thrift struct: ``fields`` maps field id to ``(type id, value)`` in the order read."""
+
+    fields: dict[int, tuple[int, Any]] = field(default_factory=dict)
+
+    def get(self, fid: int) -> Any:
+        return self.fields[fid][1] if fid in self.fields else None
+
+
+@dataclass
+class ThriftList:
+    etype: int
+    items: list[Any]
+
+
+@dataclass
+class ThriftMap:
+    ktype: int
+    vtype: int
+    items: list[tuple[Any, Any]]
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def byte(self) -> int:
+        value = self.data[self.pos]
+        self.pos += 1
+        return value
+
+    def varint(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result
+            shift += 7
+
+    def zigzag(self) -> int:
+        n = self.varint()
+        return (n >> 1) ^ -(n & 1)
+
+    def value(self, t: int) -> Any:
+        if t in (_TRUE, _FALSE):  # a list element: one byte
+            return self.byte() == _TRUE
+        if t == _BYTE:
+            return struct.unpack("<b", bytes([self.byte()]))[0]
+        if t in (_I16, _I32, _I64):
+            return self.zigzag()
+        if t == _DOUBLE:
+            self.pos += 8
+            return self.data[self.pos - 8 : self.pos]
+        if t == _BINARY:
+            n = self.varint()
+            self.pos += n
+            return self.data[self.pos - n : self.pos]
+        if t in (_LIST, _SET):
+            header = self.byte()
+            size, etype = header >> 4, header & 0x0F
+            if size == 15:
+                size = self.varint()
+            return ThriftList(etype, [self.value(etype) for _ in range(size)])
+        if t == _MAP:
+            size = self.varint()
+            if not size:
+                return ThriftMap(0, 0, [])
+            kv = self.byte()
+            kt, vt = kv >> 4, kv & 0x0F
+            return ThriftMap(kt, vt, [(self.value(kt), self.value(vt)) for _ in range(size)])
+        if t == _STRUCT:
+            out = Struct()
+            last = 0
+            while True:
+                header = self.byte()
+                if header == 0:
+                    return out
+                ftype, delta = header & 0x0F, header >> 4
+                fid = last + delta if delta else self.zigzag()
+                if ftype in (_TRUE, _FALSE):
+                    out.fields[fid] = (_TRUE, ftype == _TRUE)
+                else:
+                    out.fields[fid] = (ftype, self.value(ftype))
+                last = fid
+        raise ValueError(f"unknown thrift compact type {t}")
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def varint(self, n: int) -> None:
+        while True:
+            if n < 0x80:
+                self.out.append(n)
+                return
+            self.out.append((n & 0x7F) | 0x80)
+            n >>= 7
+
+    def zigzag(self, n: int) -> None:
+        self.varint((n << 1) ^ (n >> 63))
+
+    def value(self, t: int, v: Any) -> None:
+        if t in (_TRUE, _FALSE):
+            self.out.append(_TRUE if v else _FALSE)
+        elif t == _BYTE:
+            self.out += struct.pack("<b", v)
+        elif t in (_I16, _I32, _I64):
+            self.zigzag(v)
+        elif t == _DOUBLE:
+            self.out += v
+        elif t == _BINARY:
+            self.varint(len(v))
+            self.out += v
+        elif t in (_LIST, _SET):
+            size = len(v.items)
+            if size < 15:
+                self.out.append((size << 4) | v.etype)
+            else:
+                self.out.append(0xF0 | v.etype)
+                self.varint(size)
+            for item in v.items:
+                self.value(v.etype, item)
+        elif t == _MAP:
+            self.varint(len(v.items))
+            if v.items:
+                self.out.append((v.ktype << 4) | v.vtype)
+                for key, val in v.items:
+                    self.value(v.ktype, key)
+                    self.value(v.vtype, val)
+        elif t == _STRUCT:
+            last = 0
+            for fid in sorted(v.fields):
+                ftype, fval = v.fields[fid]
+                if ftype in (_TRUE, _FALSE):
+                    ftype = _TRUE if fval else _FALSE
+                delta = fid - last
+                if 0 < delta <= 15:
+                    self.out.append((delta << 4) | ftype)
+                else:
+                    self.out.append(ftype)
+                    self.zigzag(fid)
+                if ftype not in (_TRUE, _FALSE):
+                    self.value(ftype, fval)
+                last = fid
+            self.out.append(0)
+        else:
+            raise ValueError(f"unknown thrift compact type {t}")
+
+
+def decode_struct(data: bytes) -> Struct:
+    value = _Reader(data).value(_STRUCT)
+    if not isinstance(value, Struct):
+        raise ValueError("not a Thrift struct")
+    return value
+
+
+def encode_struct(value: Struct) -> bytes:
+    writer = _Writer()
+    writer.value(_STRUCT, value)
+    return bytes(writer.out)
+
+
+@dataclass(frozen=True)
+class Footer:
+    """A Parquet file's decoded footer and where it starts."""
+
+    meta: Struct
+    start: int
+
+    @property
+    def row_groups(self) -> list[Struct]:
+        groups = self.meta.get(_FILE_ROW_GROUPS)
+        return list(groups.items) if groups is not None else []
+
+    def group_rows(self) -> list[int]:
+        """Rows per row group, in file order."""
+        return [int(g.get(_RG_NUM_ROWS)) for g in self.row_groups]
+
+
+def parquet_bytes(df: pl.DataFrame) -> bytes:
+    """``df`` as Parquet bytes, written like :meth:`itb.storage.store.Storage.write_parquet` (LZ4,
+    statistics), so that its row groups can join a stored file's."""
+    buffer = io.BytesIO()
+    df.write_parquet(buffer, compression="lz4", statistics=True)
+    return buffer.getvalue()
+
+
+def read_footer(data: bytes | memoryview) -> Footer:
+    """The footer of Parquet bytes; ValueError when they are not a Parquet file."""
+    if len(data) < 12 or bytes(data[:4]) != MAGIC or bytes(data[-4:]) != MAGIC:
+        raise ValueError("not a Parquet file")
+    length = struct.unpack("<I", bytes(data[-8:-4]))[0]
+    start = len(data) - 8 - length
+    return Footer(decode_struct(bytes(data[start:-8])), start)
+
+
+def _group_start(group: Struct) -> int:
+    """The byte offset of a row group's first page."""
+    starts = []
+    for column in group.get(_RG_COLUMNS).items:
+        meta = column.get(_CC_META)
+        dictionary = meta.get(_CM_DICTIONARY_PAGE)
+        starts.append(dictionary if dictionary is not None else meta.get(_CM_DATA_PAGE))
+    return int(min(starts))
+
+
+def _shifted(group: Struct, delta: int, ordinal: int) -> Struct:
+    fields = dict(group.fields)
+    if _RG_FILE_OFFSET in fields:
+        fields[_RG_FILE_OFFSET] = (_I64, fields[_RG_FILE_OFFSET][1] + delta)
+    if _RG_ORDINAL in fields:
+        fields[_RG_ORDINAL] = (_I16, ordinal)
+    columns = []
+    for column in group.get(_RG_COLUMNS).items:
+        cfields = dict(column.fields)
+        for fid in (_CC_FILE_OFFSET, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX):
+            if fid in cfields:
+                cfields[fid] = (_I64, cfields[fid][1] + delta)
+        meta = cfields[_CC_META][1]
+        mfields = {
+            fid: ((t, v + delta) if fid in _CM_OFFSETS else (t, v)) for fid, (t, v) in meta.fields.items()
+        }
+        cfields[_CC_META] = (_STRUCT, Struct(mfields))
+        columns.append(Struct(cfields))
+    fields[_RG_COLUMNS] = (_LIST, ThriftList(_STRUCT, columns))
+    return Struct(fields)
+
+
+def _without_page_index(group: Struct, ordinal: int, before: int) -> Struct:
+    """A kept row group whose page indexes may lie in the cut-off bytes (at or after ``before``)."""
+    fields = dict(group.fields)
+    if _RG_ORDINAL in fields:
+        fields[_RG_ORDINAL] = (_I16, ordinal)
+    columns = []
+    for column in group.get(_RG_COLUMNS).items:
+        cfields = dict(column.fields)
+        if any(cfields.get(f, (0, 0))[1] >= before for f in (_CC_OFFSET_INDEX, _CC_COLUMN_INDEX)):
+            for fid in _CC_PAGE_INDEX_FIELDS:
+                cfields.pop(fid, None)
+        columns.append(Struct(cfields))
+    fields[_RG_COLUMNS] = (_LIST, ThriftList(_STRUCT, columns))
+    return Struct(fields)
+
+
+def _field_bytes(value: Struct, fid: int) -> bytes:
+    """One field of a struct, encoded (to compare two footers' schemas)."""
+    return encode_struct(Struct({fid: value.fields[fid]} if fid in value.fields else {}))
+
+
+@dataclass(frozen=True)
+class Splice:
+    """A new Parquet file as ``stored[:cut] + tail``: the kept bytes, then new row groups and footer."""
+
+    cut: int
+    tail: bytes
+
+
+def splice_row_groups(
+    stored: bytes | memoryview, kept_groups: int, part: bytes | memoryview
+) -> Splice | None:
+    """``stored``'s first ``kept_groups`` row groups followed by every row group of ``part`` (a
+    Parquet file of the same schema written by the same writer), as one Parquet file; None when the
+    two files' schemas or key-value metadata differ."""
+    old, new = read_footer(stored), read_footer(part)
+    for fid in (_FILE_SCHEMA, _FILE_KEY_VALUE):
+        if _field_bytes(old.meta, fid) != _field_bytes(new.meta, fid):
+            return None
+    groups = old.row_groups
+    if kept_groups < len(groups):
+        cut = _group_start(groups[kept_groups])
+        kept = [_without_page_index(g, i, cut) for i, g in enumerate(groups[:kept_groups])]
+    else:
+        cut = old.start
+        kept = groups
+    delta = cut - len(MAGIC)
+    added = [_shifted(g, delta, len(kept) + i) for i, g in enumerate(new.row_groups)]
+    all_groups = kept + added
+    fields = dict(old.meta.fields)
+    fields[_FILE_ROW_GROUPS] = (_LIST, ThriftList(_STRUCT, all_groups))
+    fields[_FILE_NUM_ROWS] = (_I64, sum(int(g.get(_RG_NUM_ROWS)) for g in all_groups))
+    footer = encode_struct(Struct(fields))
+    body = memoryview(part)[len(MAGIC) : new.start]
+    return Splice(cut, b"".join([body, footer, struct.pack("<I", len(footer)), MAGIC]))
