@@ -23,7 +23,7 @@ from itb.serve.telegram import message_sink
 from itb.storage.store import Storage
 
 #: Output kinds of the reference project not built in itb yet: skipped with a note.
-NOT_BUILT = ("diagram_notification_model", "trader_binance", "trader_mt5")
+NOT_BUILT = ("trader_binance", "trader_mt5")
 
 
 @runtime_checkable
@@ -98,5 +98,5 @@ def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
         if context is None:  # one sink per symbol, made only when an output needs it
             storage = Storage(config.data_root)
             built.sink = message_sink(config, storage, resolvers(secret_resolvers()))
-            context = OutputContext(config.symbol, storage, config.simulate, built.sink)
+            context = OutputContext(config.symbol, storage, config.simulate, built.sink, config.freq_ms)
         built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))

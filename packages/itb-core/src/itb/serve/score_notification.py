@@ -103,6 +103,9 @@ class CallableSink:
     def post(self, text: str, key: str) -> None:
         self.emit(text)
 
+    def post_photo(self, png: bytes, caption: str, key: str) -> None:
+        self.emit(caption)
+
     def close(self) -> None:
         """Nothing to release."""
 
