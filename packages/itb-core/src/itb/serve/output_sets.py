@@ -35,6 +35,13 @@ class StatefulOutput(Protocol):
     def restore(self, data: dict[str, Any]) -> None: ...
 
 
+@runtime_checkable
+class BatchOutput(Protocol):
+    """An output that collects within a batch of candles (one tick) and reports when it ends."""
+
+    def end_batch(self) -> None: ...
+
+
 @dataclass
 class ConfiguredOutputs:
     #: (state key ``<index>:<kind>``, output) in config order.
@@ -51,6 +58,12 @@ class ConfiguredOutputs:
         for key, out in self.outputs:
             if isinstance(out, StatefulOutput) and key in states:
                 out.restore(states[key])
+
+    def end_batch(self) -> None:
+        """A tick's candles were all delivered (before the state is logged with the last one)."""
+        for _, out in self.outputs:
+            if isinstance(out, BatchOutput):
+                out.end_batch()
 
     def close(self) -> None:
         try:
