@@ -122,11 +122,12 @@ class BackfillDigest:
     band: Band | None = None
     score: float | None = None
 
-    def add(self, row: Mapping[str, Any], band: Band, score: float) -> None:
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Count a backfilled candle (with or without a score)."""
         stamp = int(row["timestamp"])
         self.symbol = str(row.get("symbol", ""))
         self.first = stamp if self.first is None else self.first
-        self.last, self.band, self.score = stamp, band, score
+        self.last = stamp
         self.candles += 1
 
     def summary(self) -> str:
@@ -201,7 +202,9 @@ class ScoreNotifier:
 
     def send(self, row: Mapping[str, Any]) -> None:
         backfilled = bool(row.get("backfilled", False))
-        if not backfilled:
+        if backfilled:
+            self.digest.add(row)
+        else:
             self.end_batch()  # the catch-up is over: its summary goes before the live message
         score = row.get(self.config.score_column_names[0])
         if not self.config.score_notification or score is None:
@@ -221,7 +224,7 @@ class ScoreNotifier:
         notify = (self.config.notify_band_up and up) or (self.config.notify_band_dn and down) or due
         arrow = "↑" if up and not down else "↓" if down and not up else ""
         if backfilled:
-            self.digest.add(row, band, float(score))
+            self.digest.band, self.digest.score = band, float(score)
             if changed:
                 self.digest.changes.append((int(row["timestamp"]), arrow, band.text))
         if notify:
@@ -238,7 +241,7 @@ class ScoreNotifier:
         """Send the summary of the backfilled candles seen since the last batch (if any would have
         sent a message) and start a new one."""
         digest, self.digest = self.digest, BackfillDigest()
-        if digest.collapsed and digest.first is not None:
+        if digest.collapsed and digest.band is not None:
             self.sink.post(digest.summary(), f"score-backfill:{digest.symbol}:{digest.first}:{digest.last}")
 
     def close(self) -> None:
