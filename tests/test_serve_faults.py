@@ -224,22 +224,25 @@ def test_kill_9_mid_tick_with_paper_trading_and_notifications(
         texts = tg.messages(CHAT)
     frame = logged(root)
     assert_consecutive(frame)
-    missed = frame.filter(pl.col("timestamp") > killed_at)
-    backfilled = missed.filter(pl.col("backfilled"))
-    assert backfilled.height >= 3 and backfilled["timestamp"][0] == killed_at + MINUTE
-    assert not frame.filter(pl.col("timestamp") <= killed_at)["backfilled"].any()
+    # the candles that closed while no service ran (and the one killed mid-tick) were caught up
+    missed = frame.filter(pl.col("timestamp") > killed_at).head(3)
+    assert missed["backfilled"].all() and missed["timestamp"][0] == killed_at + MINUTE
 
-    # Telegram: one summary for the catch-up, one message per live candle, nothing twice.
+    # Telegram: one summary per catch-up batch (a cold start's too), one message per live candle,
+    # nothing twice, and no backfilled candle's own message.
     assert len(texts) == len(set(texts)), "a message was delivered twice"
-    summaries = [t for t in texts if " backfilled candles " in t]
-    first, last = backfilled["timestamp"][0], backfilled["timestamp"][-1]
-    assert len(summaries) == 1 and summaries[0].startswith(
-        f"BTCUSDT: {backfilled.height} backfilled candles {utc_minute(first)} .. {utc_minute(last)[-5:]} UTC"
-    ), summaries
-    scored = [t for t in texts if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d ", t)]
-    for stamp in frame.filter(~pl.col("backfilled"))["timestamp"].to_list():
+    summary = re.compile(r"BTCUSDT: (\d+) backfilled candles (\S+ \S+) \.\. ")
+    summaries = [m for m in map(summary.match, texts) if m is not None]
+    assert utc_minute(killed_at + MINUTE) in [m.group(2) for m in summaries]
+    assert sum(int(m.group(1)) for m in summaries) == int(frame["backfilled"].sum())
+    scored = [t for t in texts if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d ", t) and " paper " not in t]
+    fills = [t for t in texts if " paper BTCUSDT " in t]  # the paper trader's, one per fill
+    for stamp in (
+        frame.slice(1).filter(~pl.col("backfilled"))["timestamp"].to_list()
+    ):  # the first has no band before it
         assert sum(t.startswith(utc_minute(stamp)) for t in scored) == 1, utc_minute(stamp)
-    assert not any(t.startswith(utc_minute(s)) for s in backfilled["timestamp"].to_list() for t in scored)
+    caught_up = frame.filter(pl.col("backfilled"))["timestamp"].to_list()
+    assert not any(t.startswith(utc_minute(s)) for s in caught_up for t in scored)
 
     # Paper trading: the ledger and account of an uninterrupted trader over the same candles.
     opens = fake.data[("spot", "BTCUSDT")].select("timestamp", "open")
@@ -254,3 +257,4 @@ def test_kill_9_mid_tick_with_paper_trading_and_notifications(
         assert got.exists() == want.exists(), name
         if want.exists():
             assert json.loads(got.read_text()) == json.loads(want.read_text()), name
+    assert len(fills) == len(oracle.account.fills) >= 1
