@@ -101,15 +101,14 @@ class DiagramNotifier:
         self.bar_ms = freq_ms(config.resampling_freq)
         #: Recent candles as (timestamp, high, low, close, score), oldest first.
         self.recent: deque[tuple[int, float, float, float, float | None]] = deque()
-        self._seeded = storage is None
+        self._seeded = False
         #: Diagrams made (for the console and tests).
         self.sent = 0
 
-    def _seed(self, before_ms: int) -> None:
+    def _seed(self, storage: Storage, before_ms: int) -> None:
         """Fill the window from the live log's rows before ``before_ms`` (once, after a start)."""
-        assert self.storage is not None
         self._seeded = True
-        log = LiveLog(self.storage, self.symbol)
+        log = LiveLog(storage, self.symbol)
         first = before_ms - self.config.window_ms
         days = [d for d in log.days() if utc_day(first) <= d <= utc_day(before_ms)]
         frames = []
@@ -130,8 +129,8 @@ class DiagramNotifier:
         if not self.config.diagram_notification:
             return
         stamp = int(row["timestamp"])
-        if not self._seeded:
-            self._seed(stamp)
+        if not self._seeded and self.storage is not None:
+            self._seed(self.storage, stamp)
         close = float(row["close"])
         score = row.get(self.score)
         self.recent.append((

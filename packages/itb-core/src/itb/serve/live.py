@@ -11,8 +11,9 @@ No candle is lost: the last processed candle per symbol is the live log's
 up to it and every candle closed since is processed in order, marked ``backfilled``; the same happens
 after an exchange outage. A failed exchange call (:class:`~itb.serve.exchange.ExchangeError`) never
 ends the service: it is logged, and the tick is tried again after a bounded backoff (or the
-Retry-After of a 429/418), catching up what was missed. A tick longer than a candle is logged with
-its timings.
+Retry-After of a 429/418), catching up what was missed. A closed candle the exchange does not serve
+yet (late) is neither made up nor taken while forming: the tick processes what every source served
+and asks again after ``late_retry_s``. A tick longer than a candle is logged with its timings.
 
 ``ITB_SERVE_CLOCK_SPEED`` (tests only) says how many exchange seconds pass per real second: against
 the fake exchange's fast clock a 1m candle closes every second; the waits until a close are divided
