@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from itb.config import jsonc
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
 from itb.serve.diagram_chart import PNG_MAGIC, resample
@@ -27,6 +28,7 @@ from PIL import Image
 from tests.conftest import SHARED_DATA, itb, load_default_config, write_config
 from tests.fakes.binance_server import load_klines, ms
 from tests.fakes.telegram_server import FakeTelegram
+from tests.itb_reference import SAMPLE_1H, SAMPLE_1M, SAMPLE_MT5
 
 TOKEN = "123456789:AAH-fake-token-that-must-never-show"
 CHAT = "4242"
@@ -103,6 +105,10 @@ def config_with(root: Path, diagram: dict[str, Any], secrets: bool) -> PipelineC
 
 
 def test_the_config_takes_the_reference_keys_and_names_a_bad_one(tmp_path: Path) -> None:
+    for path in (SAMPLE_1M, SAMPLE_1H, SAMPLE_MT5):  # the reference project's own sections validate
+        sets = jsonc.loads(path.read_text())["output_sets"]
+        (section,) = [s["config"] for s in sets if s["generator"] == "diagram_notification_model"]
+        assert DiagramConfig.model_validate(section).notification_freq == "1D", path.name
     parsed = DiagramConfig.model_validate(REFERENCE)
     assert parsed.score_column_names == ["trade_score"] and parsed.window_ms == 24 * 5 * MINUTE
     with pytest.raises(
