@@ -21,6 +21,7 @@ from typing import Any
 import polars as pl
 import pytest
 from itb.config import load_config
+from itb.config.models import SimulateConfig
 from itb.serve.messages import ListSink
 from itb.serve.paper import PaperTrader, PaperTraderConfig
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
@@ -87,6 +88,48 @@ def test_backfilled_notifications_collapse_into_one_summary_per_batch() -> None:
         calm.send(row)
     calm.end_batch()
     assert quiet.texts == []
+
+
+def paper_rows(backfilled: list[bool]) -> list[dict[str, Any]]:
+    """Candles whose signals flip every two candles: a fill on most of them."""
+    base = ms("2024-03-30T12:00")
+    return [{"symbol": "BTCUSDT", "timestamp": base + i * MINUTE, "open": 70_000.0 + 10 * i,
+             "close": 70_005.0 + 10 * i, "buy_signal": i % 4 < 2, "sell_signal": i % 4 >= 2, "backfilled": b}
+            for i, b in enumerate(backfilled)]  # fmt: skip
+
+
+def test_paper_fills_on_backfilled_candles_are_announced_once_in_a_summary(tmp_path: Path) -> None:
+    simulate = SimulateConfig(fee=0.001, slippage=0.0)
+    config = PaperTraderConfig.model_validate(PAPER)
+    live_sink = ListSink()
+    live = PaperTrader(config, "BTCUSDT", Storage(str(tmp_path / "live")), simulate, live_sink)
+    for row in paper_rows([False] * 12):
+        live.send(row)
+    flags = [False] * 3 + [True] * 6 + [False] * 3
+    sink = ListSink()
+    first = PaperTrader(config, "BTCUSDT", Storage(str(tmp_path / "caught")), simulate, sink)
+    rows = paper_rows(flags)
+    for row in rows[:6]:
+        first.send(row)  # killed mid-batch: the fills so far are in the state, not announced
+    second = PaperTrader(config, "BTCUSDT", Storage(str(tmp_path / "caught")), simulate, sink)
+    for row in rows[6:9]:
+        second.send(row)
+    second.end_batch()
+    for row in rows[9:]:
+        second.send(row)
+    caught_up = [t for t in sink.texts if "fill(s) on backfilled candles" in t]
+    assert len(caught_up) == 1 and caught_up[0].startswith("2024-03-30 12:03 paper BTCUSDT: 3 fill(s) on ")
+    assert (
+        caught_up[0]
+        .split(" on backfilled candles ")[1]
+        .startswith("2024-03-30 12:03 .. 12:07 UTC (1 buy, 2 sell)")
+    )
+    # the live candles' fills are announced one by one, as by a trader that never caught up
+    assert [t for t in sink.texts if t not in caught_up] == [t for t in live_sink.texts if t[11:16] not in
+                                                             ("12:03", "12:05", "12:07")]  # fmt: skip
+    for name in ("ledger.json", "state.json"):
+        path = Path("paper") / "BTCUSDT" / name
+        assert (tmp_path / "caught" / path).read_text() == (tmp_path / "live" / path).read_text()
 
 
 # ---- live: the fake exchange and Telegram ---------------------------------------------------------
@@ -236,7 +279,8 @@ def test_kill_9_mid_tick_with_paper_trading_and_notifications(
     assert utc_minute(killed_at + MINUTE) in [m.group(2) for m in summaries]
     assert sum(int(m.group(1)) for m in summaries) == int(frame["backfilled"].sum())
     scored = [t for t in texts if re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d ", t) and " paper " not in t]
-    fills = [t for t in texts if " paper BTCUSDT " in t]  # the paper trader's, one per fill
+    fills = [t for t in texts if " paper BTCUSDT " in t]  # the paper trader's, one per live fill
+    caught_up_fills = [re.search(r" paper BTCUSDT: (\d+) fill\(s\) on backfilled candles ", t) for t in texts]
     for stamp in (
         frame.slice(1).filter(~pl.col("backfilled"))["timestamp"].to_list()
     ):  # the first has no band before it
@@ -252,9 +296,11 @@ def test_kill_9_mid_tick_with_paper_trading_and_notifications(
                          load_config(config).simulate, ListSink())  # fmt: skip
     for row in delivered.iter_rows(named=True):
         oracle.send({"symbol": "BTCUSDT", **row})
+    oracle.end_batch()
     for name in ("state.json", "ledger.json"):
         want, got = oracle_root / "paper" / "BTCUSDT" / name, root / "paper" / "BTCUSDT" / name
         assert got.exists() == want.exists(), name
         if want.exists():
             assert json.loads(got.read_text()) == json.loads(want.read_text()), name
-    assert len(fills) == len(oracle.account.fills) >= 1
+    summarised = sum(int(m.group(1)) for m in caught_up_fills if m is not None)
+    assert len(fills) + summarised == len(oracle.account.fills) >= 1  # each fill announced once
