@@ -98,12 +98,12 @@ def test_output_sets_are_validated_and_unknown_kinds_refused() -> None:
         config_with_outputs(
             [
                 {"generator": "score_notification_model", "config": BANDS},
-                {"generator": "diagram_notification_model", "config": {}},
+                {"generator": "trader_binance", "config": {}},
             ]
         )
     )
     assert [key for key, _ in built.outputs] == ["0:score_notification_model"]
-    assert built.skipped == ["output_sets[1]: diagram_notification_model is not built in itb yet; skipped"]
+    assert built.skipped == ["output_sets[1]: trader_binance is not built in itb yet; skipped"]
     assert built.snapshots() == {"0:score_notification_model": {"side": None, "index": 0, "since_message": 0}}
 
     descending = {**BANDS, "positive_bands": list(reversed(BANDS["positive_bands"]))}

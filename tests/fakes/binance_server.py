@@ -13,7 +13,10 @@ Faults (:meth:`FakeBinance.add_fault`) apply to the next matching requests: ``42
 ``418`` (ban with Retry-After), ``500``, ``drop`` (connection closed without an answer),
 ``truncated`` (a 200 whose JSON is cut), ``404``, ``empty`` (a 200 with ``[]``), ``repeat`` (a page that
 repeats its rows and rows before ``startTime``), ``slow`` (a delay, then the normal answer) and
-``bad_checksum`` (an archive whose .CHECKSUM does not match).
+``bad_checksum`` (an archive whose .CHECKSUM does not match). A late candle is a setting, not a
+fault of one request: with :attr:`FakeBinance.late_ms` set, a candle that closed less than that long
+ago is not published yet (klines answers end at the candle before it; the forming one is still
+served), as when the exchange's kline store lags its clock.
 """
 
 from __future__ import annotations
@@ -107,6 +110,10 @@ class FakeBinance:
     weight_floor: int = 0
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, int]] = field(default_factory=list)
+    #: Monotonic time of each :attr:`log` entry (when the request arrived).
+    log_times: list[float] = field(default_factory=list)
+    #: Late candles: a candle is served only this long (exchange ms) after its close.
+    late_ms: int = 0
     _series: dict[tuple[str, str], Series] = field(default_factory=dict)
     _archives: dict[str, bytes] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -180,6 +187,7 @@ class FakeBinance:
         with self._lock:
             self.faults.clear()
             self.log.clear()
+            self.log_times.clear()
 
     def requests(self, contains: str = "") -> list[tuple[str, int]]:
         with self._lock:
@@ -242,6 +250,8 @@ class FakeBinance:
             lo = max(lo, hi - limit)
         hi = min(hi, lo + limit)
         rows = [list(r) for r in series.rows[lo:hi]] if hi > lo else []
+        if self.late_ms:  # closed, but not published yet: left out (the forming one stays)
+            rows = [r for r in rows if not r[0] + iv <= now < r[0] + iv + self.late_ms]
         if rows and rows[-1][0] + iv > now:  # still open: not the final values
             open_price = rows[-1][1]
             rows[-1][2:6] = [open_price, open_price, open_price, _fmt(float(rows[-1][5]) / 3)]
@@ -337,10 +347,12 @@ class _Handler(BaseHTTPRequestHandler):
         parsed = urlparse(self.path)
         path = parsed.path
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        arrived = time.monotonic()
         fault = fake.take_fault(path)
         status = self._answer(fake, path, query, fault)
         with fake._lock:
             fake.log.append((self.path, status))
+            fake.log_times.append(arrived)
 
     def _answer(self, fake: FakeBinance, path: str, query: dict[str, str], fault: Fault | None) -> int:
         kind = fault.kind if fault else None

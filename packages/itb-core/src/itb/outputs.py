@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from itb.config.models import SimulateConfig
 from itb.plugins.manager import fill, plugin_manager
 from itb.plugins.registry import Registry
+from itb.serve.diagram_notification import DiagramConfig, DiagramNotifier
 from itb.serve.messages import MessageSink
 from itb.serve.paper import PaperTrader, PaperTraderConfig
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
@@ -53,6 +54,8 @@ class OutputContext:
     simulate: SimulateConfig
     #: Where messages go (Telegram through the outbox, or the console); closed by the service.
     sink: MessageSink
+    #: The candle length (ms): what a scheduled output counts its periods in.
+    freq_ms: int
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,10 @@ def _score_notifier(config: ScoreNotificationConfig, context: OutputContext) -> 
     return ScoreNotifier(config, sink=context.sink)
 
 
+def _diagram_notifier(config: DiagramConfig, context: OutputContext) -> DiagramNotifier:
+    return DiagramNotifier(config, context.symbol, context.freq_ms, context.sink, context.storage)
+
+
 def _paper_trader(config: PaperTraderConfig, context: OutputContext) -> PaperTrader:
     return PaperTrader(config, context.symbol, context.storage, context.simulate, context.sink)
 
@@ -83,6 +90,14 @@ BUILTIN_OUTPUTS: tuple[OutputInfo, ...] = (
         _score_notifier,
         "a message when the score changes band and every `frequency` candles in one "
         "(Telegram when its secrets are configured, else the console)",
+        with_context=True,
+    ),
+    OutputInfo(
+        "diagram_notification_model",
+        DiagramConfig,
+        _diagram_notifier,
+        "a PNG of the recent close, score and thresholds when a candle closes a `notification_freq` "
+        "period (Telegram sendPhoto when its secrets are configured, else a file under the data root)",
         with_context=True,
     ),
     OutputInfo(

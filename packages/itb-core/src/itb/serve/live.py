@@ -11,8 +11,9 @@ No candle is lost: the last processed candle per symbol is the live log's
 up to it and every candle closed since is processed in order, marked ``backfilled``; the same happens
 after an exchange outage. A failed exchange call (:class:`~itb.serve.exchange.ExchangeError`) never
 ends the service: it is logged, and the tick is tried again after a bounded backoff (or the
-Retry-After of a 429/418), catching up what was missed. A tick longer than a candle is logged with
-its timings.
+Retry-After of a 429/418), catching up what was missed. A closed candle the exchange does not serve
+yet (late) is neither made up nor taken while forming: the tick processes what every source served
+and asks again after ``late_retry_s``. A tick longer than a candle is logged with its timings.
 
 ``ITB_SERVE_CLOCK_SPEED`` (tests only) says how many exchange seconds pass per real second: against
 the fake exchange's fast clock a 1m candle closes every second; the waits until a close are divided
@@ -63,6 +64,8 @@ class LiveSettings:
     backoff_max_s: float = 30.0
     #: Exchange seconds per real second (1 outside tests; see :data:`ENV_CLOCK_SPEED`).
     clock_speed: float = 1.0
+    #: Real seconds before asking again for a closed candle the exchange did not serve yet (late).
+    late_retry_s: float = 0.5
 
     @classmethod
     def from_env(cls, close_delay_s: float, environ: dict[str, str] | None = None) -> LiveSettings:
@@ -90,6 +93,8 @@ class TickOutcome:
     compute_ms: float = 0.0
     close_lag_ms: float | None = None
     last: int | None = None
+    #: The newest closed candle was not served yet (late): ask again soon, not at the next close.
+    late: bool = False
 
 
 @dataclass
@@ -177,18 +182,21 @@ class LiveSymbol:
         fetched = [await feeds[s.market].closed_klines(s, start, newest) for s, _, _ in self.sources]
         in_hand = clock()
         frames = []
+        served = newest  # the newest candle every source served (a late one is not made up by the merge)
         for (_, label, prefix), frame in zip(self.sources, fetched, strict=True):
             tail = self._tails.get(label)
             window = frame if tail is None else pl.concat([tail, frame]).unique("timestamp", keep="last")
             if window.is_empty():
                 return outcome  # nothing closed yet from this source: the next tick asks again
             frames.append(SourceFrame(label, window.sort("timestamp"), prefix))
+            served = min(served, int(window["timestamp"].max()))  # type: ignore[arg-type]
+        outcome.late = served < newest
         merged, _ = merge_sources(frames, self.config.freq, gaps=self.config.merge.gaps)
         if not warm:
             history = merged.filter(pl.col("timestamp") <= anchor)
             if history.height:
                 self.engine.warm_up(history)
-        todo = merged.filter((pl.col("timestamp") > anchor) & (pl.col("timestamp") <= newest))
+        todo = merged.filter((pl.col("timestamp") > anchor) & (pl.col("timestamp") <= served))
         for (_, label, _), frame in zip(self.sources, fetched, strict=True):
             if frame.height:
                 self._tails[label] = frame.tail(1)
@@ -298,6 +306,10 @@ class LiveService:
         candle_s = self.freq_ms / 1000 / s.clock_speed
         if took > candle_s:
             log.warning("slow tick: %.2f s, longer than a candle (%.2f s)", took, candle_s)
+        late = [out.symbol for out in outcomes if out.late]
+        if late:
+            log.info("%s: the newest closed candle is not served yet; asking again", ", ".join(late))
+            return min(s.late_retry_s, self._until_next_tick())
         return self._until_next_tick()
 
     def _until_next_tick(self) -> float:

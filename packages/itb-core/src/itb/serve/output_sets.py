@@ -23,7 +23,7 @@ from itb.serve.telegram import message_sink
 from itb.storage.store import Storage
 
 #: Output kinds of the reference project not built in itb yet: skipped with a note.
-NOT_BUILT = ("diagram_notification_model", "trader_binance", "trader_mt5")
+NOT_BUILT = ("trader_binance", "trader_mt5")
 
 
 @runtime_checkable
@@ -33,6 +33,13 @@ class StatefulOutput(Protocol):
     def snapshot(self) -> dict[str, Any]: ...
 
     def restore(self, data: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class BatchOutput(Protocol):
+    """An output that collects within a batch of candles (one tick) and reports when it ends."""
+
+    def end_batch(self) -> None: ...
 
 
 @dataclass
@@ -51,6 +58,12 @@ class ConfiguredOutputs:
         for key, out in self.outputs:
             if isinstance(out, StatefulOutput) and key in states:
                 out.restore(states[key])
+
+    def end_batch(self) -> None:
+        """A tick's candles were all delivered (before the state is logged with the last one)."""
+        for _, out in self.outputs:
+            if isinstance(out, BatchOutput):
+                out.end_batch()
 
     def close(self) -> None:
         try:
@@ -98,5 +111,5 @@ def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
         if context is None:  # one sink per symbol, made only when an output needs it
             storage = Storage(config.data_root)
             built.sink = message_sink(config, storage, resolvers(secret_resolvers()))
-            context = OutputContext(config.symbol, storage, config.simulate, built.sink)
+            context = OutputContext(config.symbol, storage, config.simulate, built.sink, config.freq_ms)
         built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))

@@ -13,7 +13,10 @@ processed candle is ignored, so a restarted service that delivers a candle again
 twice: a restart resumes exactly.
 
 Messages (to the service's :class:`~itb.serve.messages.MessageSink`): one per fill, and a summary
-of each UTC day when the first candle of the next day arrives.
+of each UTC day when the first candle of the next day arrives. Fills on backfilled candles (caught up
+after a restart or an outage) are not announced one by one: :meth:`PaperTrader.end_batch` (after each
+tick's candles) or the next live candle sends one summary of them. Which fills were announced is part
+of the persisted state (``announced``), so a kill before the summary only delays it.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ class PaperState(BaseModel):
     day: str | None = None
     day_start_equity: float | None = None
     day_start_trades: int = 0
+    #: Fills of the ledger announced so far (the rest wait for a backfill summary); None: all.
+    announced: int | None = None
 
 
 def _flag(value: Any) -> bool:
@@ -134,6 +139,10 @@ class PaperTrader:
         state = self.state
         if state.last_timestamp is not None and timestamp <= state.last_timestamp:
             return  # delivered again after a restart: already traded
+        backfilled = bool(row.get("backfilled", False))
+        if not backfilled:
+            self.end_batch()  # fills caught up before this live candle are summarised first
+            state = self.state
         fills_before = len(self.account.fills)
         if state.pending_buy != state.pending_sell:
             if row.get("open") is None:
@@ -159,12 +168,34 @@ class PaperTrader:
             day=day,
             day_start_equity=state.equity if new_day else state.day_start_equity,
             day_start_trades=len(self.account.trades) if new_day else state.day_start_trades,
+            announced=(state.announced if state.announced is not None else fills_before)
+            if backfilled
+            else None,
         )
         new_fills = self.account.fills[fills_before:]
         self._save(ledger_changed=bool(new_fills))
-        if self.config.trade_message:
+        if self.config.trade_message and not backfilled:
             for i, fill in enumerate(new_fills):
                 self._post(self._fill_message(fill, equity), f"paper:{self.symbol}:{timestamp}:{i}")
+
+    def end_batch(self) -> None:
+        """Announce the fills of backfilled candles not announced yet, in one message."""
+        state = self.state
+        if state.announced is None:
+            return
+        caught_up = self.account.fills[state.announced :]
+        if caught_up and self.config.trade_message:
+            first, last = caught_up[0].timestamp, caught_up[-1].timestamp
+            buys = sum(f.side == "buy" for f in caught_up)
+            position = {1: "long", -1: "short", 0: "flat"}[self.account.position]
+            self._post(
+                f"{utc_minute(first)} paper {self.symbol}: {len(caught_up)} fill(s) on backfilled candles "
+                f"{utc_minute(first)} .. {utc_minute(last)[-5:]} UTC ({buys} buy, {len(caught_up) - buys} "
+                f"sell); equity {state.equity:.6g}, {position}",
+                f"paper-backfill:{self.symbol}:{first}:{last}",
+            )
+        self.state = state.model_copy(update={"announced": None})
+        self._save(ledger_changed=False)
 
     def _fill_message(self, fill: Fill, equity: float) -> str:
         trade = self.account.trades[-1] if self.account.trades else None

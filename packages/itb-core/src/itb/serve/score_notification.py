@@ -21,11 +21,19 @@ Messages go to a :class:`~itb.serve.messages.MessageSink`: Telegram through the 
 the config has the Telegram secrets, else the console (:func:`itb.serve.telegram.message_sink`).
 Each message's key is ``score:<symbol>:<timestamp>``, so a candle processed again after a restart
 does not send its message twice.
+
+Backfilled candles (a row with ``backfilled`` true: caught up after a restart or an outage) move
+the band state exactly as live ones, but their messages are not sent one by one: they are collected
+in a :class:`BackfillDigest` and sent as one summary when the batch ends (:meth:`ScoreNotifier.end_batch`,
+called by the service after each tick's candles) or when a live candle follows: how many candles,
+their time range, the band changes among them and the band at the end. A batch whose candles would
+have said nothing sends nothing. Its key is ``score-backfill:<symbol>:<first>:<last>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -94,6 +102,49 @@ def band_of(
     return side, next((i for i, hit in enumerate(inside) if hit), len(bands) - 1)
 
 
+#: Band changes listed by name in a backfill summary (the rest are counted).
+SUMMARY_CHANGES = 5
+
+
+@dataclass
+class BackfillDigest:
+    """The messages of one batch of backfilled candles, collapsed (kept in memory within a tick)."""
+
+    symbol: str = ""
+    candles: int = 0
+    first: int | None = None
+    last: int | None = None
+    #: Messages the candles would have sent one by one.
+    collapsed: int = 0
+    #: (open time, arrow, band text) of each band change.
+    changes: list[tuple[int, str, str]] = field(default_factory=list)
+    #: The last candle's band and score.
+    band: Band | None = None
+    score: float | None = None
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        """Count a backfilled candle (with or without a score)."""
+        stamp = int(row["timestamp"])
+        self.symbol = str(row.get("symbol", ""))
+        self.first = stamp if self.first is None else self.first
+        self.last = stamp
+        self.candles += 1
+
+    def summary(self) -> str:
+        """One message for the batch: ``BTCUSDT: 5 backfilled candles 12:03 .. 12:07 UTC, ...``."""
+        assert self.first is not None and self.last is not None and self.band is not None
+        span = f"{utc_minute(self.first)} .. {utc_minute(self.last)[-5:]} UTC"
+        changes = ", ".join(f"{utc_minute(t)[-5:]} {arrow} {text}".replace("  ", " ") for t, arrow, text in
+                            self.changes[:SUMMARY_CHANGES])  # fmt: skip
+        more = len(self.changes) - SUMMARY_CHANGES
+        listed = f" ({changes}{f', {more} more' if more > 0 else ''})" if self.changes else ""
+        now = " ".join(p for p in (self.band.sign, f"score {self.score:+.3f}", self.band.text) if p)
+        return (
+            f"{self.symbol}: {self.candles} backfilled candles {span}, {len(self.changes)} band "
+            f"change(s){listed}; now {now}"
+        )
+
+
 class CallableSink:
     """A :class:`~itb.serve.messages.MessageSink` over a plain function of the text (``list.append``)."""
 
@@ -102,6 +153,9 @@ class CallableSink:
 
     def post(self, text: str, key: str) -> None:
         self.emit(text)
+
+    def post_photo(self, png: bytes, caption: str, key: str) -> None:
+        self.emit(caption)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -123,6 +177,7 @@ class ScoreNotifier:
         self.config = config
         self.sink: MessageSink = sink or (CallableSink(emit) if emit is not None else ConsoleSink())
         self.state = BandState()
+        self.digest = BackfillDigest()
 
     def snapshot(self) -> dict[str, Any]:
         return self.state.model_dump(mode="json")
@@ -146,6 +201,11 @@ class ScoreNotifier:
         return f"{when} " + (f"*{text}*" if band.bold else text)
 
     def send(self, row: Mapping[str, Any]) -> None:
+        backfilled = bool(row.get("backfilled", False))
+        if backfilled:
+            self.digest.add(row)
+        else:
+            self.end_batch()  # the catch-up is over: its summary goes before the live message
         score = row.get(self.config.score_column_names[0])
         if not self.config.score_notification or score is None:
             return
@@ -162,13 +222,27 @@ class ScoreNotifier:
         since = 0 if changed or old.side is None else old.since_message + 1
         due = band.frequency is not None and since >= band.frequency
         notify = (self.config.notify_band_up and up) or (self.config.notify_band_dn and down) or due
+        arrow = "↑" if up and not down else "↓" if down and not up else ""
+        if backfilled:
+            self.digest.band, self.digest.score = band, float(score)
+            if changed:
+                self.digest.changes.append((int(row["timestamp"]), arrow, band.text))
         if notify:
-            arrow = "↑" if up and not down else "↓" if down and not up else ""
-            self.sink.post(
-                self.message(row, band, arrow), f"score:{row.get('symbol', '')}:{row['timestamp']}"
-            )
+            if backfilled:
+                self.digest.collapsed += 1
+            else:
+                self.sink.post(
+                    self.message(row, band, arrow), f"score:{row.get('symbol', '')}:{row['timestamp']}"
+                )
             since = 0
         self.state = BandState(side=side, index=index, since_message=since)
+
+    def end_batch(self) -> None:
+        """Send the summary of the backfilled candles seen since the last batch (if any would have
+        sent a message) and start a new one."""
+        digest, self.digest = self.digest, BackfillDigest()
+        if digest.collapsed and digest.band is not None:
+            self.sink.post(digest.summary(), f"score-backfill:{digest.symbol}:{digest.first}:{digest.last}")
 
     def close(self) -> None:
         """Nothing to release: the sink belongs to the service."""

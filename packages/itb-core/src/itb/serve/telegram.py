@@ -1,28 +1,29 @@
 """Telegram delivery that never drops a message: a persisted outbox and a retrying sender.
 
-:class:`Outbox` keeps every message in the data root (``live/outbox/<seq>.json``, atomic writes)
-from the moment it is made until Telegram confirms it; confirmed ids go to ``live/outbox/sent.json``
-(the last :data:`KEEP_SENT`), so a message made again for a candle a restarted service processes a
-second time (same ``key``, same id) is not sent twice. A message Telegram rejects as malformed
-(400) is moved to ``live/outbox/failed/`` with the reason, not dropped and not retried forever.
+:class:`Outbox` keeps every message in the data root (``live/outbox/<seq>.json``, atomic writes) from
+the moment it is made until Telegram confirms it; confirmed ids go to ``live/outbox/sent.json`` (the
+last :data:`KEEP_SENT`), so a message made again for a candle a restarted service processes a second
+time (same ``key``, same id) is not sent twice. A picture (``sendPhoto``) is kept as its PNG beside its
+entry (``live/outbox/<seq>.png``, written before the entry that names it), so a restart sends it too; it
+is removed with the entry once Telegram confirmed it. A message Telegram rejects as malformed (400) is
+moved to ``live/outbox/failed/`` with the reason, not dropped and not retried forever.
 
 :class:`TelegramSink` posts to the outbox and wakes a sender thread (its own asyncio loop with
-python-telegram-bot's ``Bot``, so the caller never waits for the network). The sender sends the
-outbox in order, one message at a time: on 429 it waits ``retry_after``, on 5xx / timeouts /
-dropped connections it backs off exponentially up to :attr:`RetryPolicy.max_backoff`, and keeps
-the message until it is confirmed. :meth:`TelegramSink.close` waits up to ``flush_timeout`` for
-the outbox to drain; what is left is sent on the next start.
+python-telegram-bot's ``Bot``, so the caller never waits for the network). The sender sends the outbox
+in order, one message at a time: on 429 it waits ``retry_after``, on 5xx / timeouts / dropped
+connections it backs off exponentially up to :attr:`RetryPolicy.max_backoff`, and keeps the message
+until it is confirmed. :meth:`TelegramSink.close` waits up to ``flush_timeout`` for the outbox to drain;
+what is left is sent on the next start.
 
-The API's base URL is ``$ITB_TELEGRAM_API_URL`` (default the real API), the token and chat id come
-from the config's ``secrets`` (``telegram_bot_token``, ``telegram_chat_id``: references only).
-The token never reaches a log line or exception text: python-telegram-bot puts it in URLs and in
-``InvalidToken`` messages, so every error is rephrased through :func:`itb.secret_refs.redact`, the
-``httpx`` / ``telegram`` loggers are kept at WARNING, and the sink's secret scope stays open while
-it runs so the process's log redaction knows the value.
+The API's base URL is ``$ITB_TELEGRAM_API_URL`` (default the real API), the token and chat id come from
+the config's ``secrets`` (``telegram_bot_token``, ``telegram_chat_id``: references only). The token
+never reaches a log line or exception text: python-telegram-bot puts it in URLs and in ``InvalidToken``
+messages, so every error is rephrased through :func:`itb.secret_refs.redact`, the ``httpx`` /
+``telegram`` loggers are kept at WARNING, and the sink's secret scope stays open while it runs so the
+process's log redaction knows the value.
 
-Delivery is exactly once except in one window: a crash after Telegram confirmed a message and
-before ``sent.json`` was written sends that message again on restart (Telegram has no idempotency
-key).
+Delivery is exactly once except in one window: a crash after Telegram confirmed a message and before
+``sent.json`` was written sends that message again on restart (Telegram has no idempotency key).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class OutboxEntry(BaseModel):
     key: str
     text: str
     created_ms: int
+    #: A picture's storage name (``live/outbox/<seq>.png``); ``text`` is then its caption.
+    photo: str | None = None
 
 
 def message_id(key: str, text: str) -> str:
@@ -95,6 +98,8 @@ class Outbox:
                 entry = OutboxEntry.model_validate(storage.read_json(name))
                 if entry.id in self._sent_set:  # confirmed, then the process stopped before removing it
                     storage.delete(name)
+                    if entry.photo is not None and storage.exists(entry.photo):
+                        storage.delete(entry.photo)
                 else:
                     self._entries[entry.seq] = entry
         self._next = max(self._entries, default=0) + 1
@@ -103,15 +108,21 @@ class Outbox:
     def _name(seq: int) -> str:
         return f"{OUTBOX}/{seq:012d}.json"
 
-    def add(self, key: str, text: str) -> OutboxEntry | None:
-        """Persist a message before anything tries to send it; None when it is already pending or sent."""
+    def add(self, key: str, text: str, png: bytes | None = None) -> OutboxEntry | None:
+        """Persist a message (with ``png``: a picture captioned ``text``) before anything tries to send
+        it; None when it is already pending or sent."""
         mid = message_id(key, text)
         with self._lock:
             if mid in self._sent_set or any(e.id == mid for e in self._entries.values()):
                 return None
+            photo = None
+            if png is not None:  # the picture first: an entry never names a file that is not there
+                photo = f"{OUTBOX}/{self._next:012d}.png"
+                self.storage.write_bytes(photo, png)
             entry = OutboxEntry(
-                seq=self._next, id=mid, key=key, text=text, created_ms=int(time.time() * 1000)
-            )
+                seq=self._next, id=mid, key=key, text=text, created_ms=int(time.time() * 1000),
+                photo=photo,
+            )  # fmt: skip
             self.storage.write_json(self._name(entry.seq), entry.model_dump(mode="json"))
             self._entries[entry.seq] = entry
             self._next += 1
@@ -135,6 +146,8 @@ class Outbox:
             self._sent_set = set(self._sent)
             self.storage.write_json(SENT, self._sent)
             self.storage.delete(self._name(entry.seq))
+            if entry.photo is not None and self.storage.exists(entry.photo):
+                self.storage.delete(entry.photo)
             self._entries.pop(entry.seq, None)
 
     def reject(self, entry: OutboxEntry, reason: str) -> None:
@@ -215,6 +228,11 @@ class TelegramSink:
             self._idle.clear()
         self._wake.set()
 
+    def post_photo(self, png: bytes, caption: str, key: str) -> None:
+        if self.outbox.add(key, caption, png) is not None:
+            self._idle.clear()
+        self._wake.set()
+
     def flush(self, timeout: float) -> bool:
         """Wait until the outbox is empty (True) or ``timeout`` seconds passed (False)."""
         deadline = time.monotonic() + timeout
@@ -261,7 +279,13 @@ class TelegramSink:
     def _attempt(self, loop: asyncio.AbstractEventLoop, bot: Bot, entry: OutboxEntry) -> float:
         """Send ``entry`` once; the seconds to wait before the next attempt (0 after a success)."""
         try:
-            loop.run_until_complete(bot.send_message(chat_id=self.chat_id, text=entry.text))
+            if entry.photo is None:
+                loop.run_until_complete(bot.send_message(chat_id=self.chat_id, text=entry.text))
+            else:
+                png = self.outbox.storage.read_bytes(entry.photo)
+                loop.run_until_complete(
+                    bot.send_photo(chat_id=self.chat_id, photo=png, caption=entry.text or None)
+                )
         except RetryAfter as exc:
             with warnings.catch_warnings():  # PTB 22 warns that the int becomes a timedelta: both work
                 warnings.simplefilter("ignore", PTBDeprecationWarning)
@@ -295,7 +319,7 @@ def message_sink(
     ``secrets``, else the console. The secrets are resolved now (a missing variable is a
     :class:`~itb.errors.ConfigError` naming the reference) in a scope that lives as long as the sink."""
     if TOKEN_SECRET not in config.secrets or CHAT_SECRET not in config.secrets:
-        return ConsoleSink()
+        return ConsoleSink(storage)
     scope = SecretScope()
     scope.define({k: config.secrets[k] for k in (TOKEN_SECRET, CHAT_SECRET)}, available)
     scope.__enter__()

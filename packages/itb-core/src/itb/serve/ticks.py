@@ -63,6 +63,7 @@ def process_candles(
         delivered = {"symbol": symbol, "open": open_, **row}
         for sink in (*sinks, *(out for _, out in outputs.outputs)):
             sink.send(delivered)
+    outputs.end_batch()  # e.g. one summary for the backfilled candles' notifications
     log.append(rows, engine.model_key, outputs.snapshots())
     persisted = clock()
     log.amend_last(
