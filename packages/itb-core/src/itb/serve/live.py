@@ -40,6 +40,8 @@ from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.exchange import ExchangeError, ExchangeFeed, Kline
 from itb.serve.health import start_health
 from itb.serve.live_log import LiveLog
+from itb.serve.log_format import CANDLE_LOGGER, event, log_candles
+from itb.serve.metrics import ServeMetrics
 from itb.serve.model_watch import ModelWatch
 from itb.serve.output_sets import ConfiguredOutputs
 from itb.serve.ticks import RowSink, process_candles
@@ -47,6 +49,7 @@ from itb.storage.store import Storage
 from itb.timefmt import iso_ms
 
 log = logging.getLogger("itb.serve")
+candle_log = logging.getLogger(CANDLE_LOGGER)
 
 #: Test-only: exchange seconds per real second (the fake exchange's fast clock).
 ENV_CLOCK_SPEED = "ITB_SERVE_CLOCK_SPEED"
@@ -90,6 +93,8 @@ class TickOutcome:
     compute_ms: float = 0.0
     close_lag_ms: float | None = None
     last: int | None = None
+    #: The rows processed, as logged (timings final): for the metrics and the candle events.
+    rows: pl.DataFrame | None = None
 
 
 @dataclass
@@ -204,9 +209,10 @@ class LiveSymbol:
         outcome.processed = rows.height
         outcome.backfilled = int(rows["backfilled"].sum())
         outcome.fetch_ms = (in_hand - tick) * 1000
-        outcome.compute_ms = float(rows["latency_ms"][0])
+        outcome.compute_ms = float(rows["compute_ms"].sum())
         outcome.close_lag_ms = (clock() - float(closes[-1])) * 1000
         outcome.last = int(stamps[-1])
+        outcome.rows = rows
         return outcome
 
     def close(self) -> None:
@@ -234,6 +240,9 @@ class LiveService:
         self.clock = clock
         self.freq_ms = symbols[0].spec.freq_ms
         self.status = LiveStatus(self.freq_ms, settings.clock_speed)
+        self.metrics = ServeMetrics()
+        for sym in symbols:
+            self.metrics.start_symbol(sym.symbol, sym.engine.model_key, sym.outputs.sink)
         self.stop = asyncio.Event()
         self._failures = 0
         #: The last exchange time read and the local clock then: schedules the next tick.
@@ -265,10 +274,13 @@ class LiveService:
             now_ms = await clock_feed.server_time()
             now_clock = self.clock()
             self._server_clock = (now_ms, now_clock)
-            outcomes = [
-                await sym.catch_up(feeds, now_ms, now_clock, s.clock_speed, self.clock)
-                for sym in self.symbols
-            ]
+            outcomes = []
+            for sym in self.symbols:
+                out = await sym.catch_up(feeds, now_ms, now_clock, s.clock_speed, self.clock)
+                if out.rows is not None:  # logged: counted even if a later symbol's call fails
+                    self.metrics.observe_rows(out.symbol, out.rows, sym.engine.model_key)
+                    log_candles(candle_log, out.symbol, out.rows)
+                outcomes.append(out)
         except ExchangeError as exc:
             if exc.kind == "refused" and self.status.last_ok is None:
                 # A 4xx on the first tick is the config's (an unknown symbol), not an outage.
@@ -280,7 +292,11 @@ class LiveService:
             delay = min(s.backoff_max_s, s.backoff_s * 2.0 ** (self._failures - 1), self._until_next_tick())
             if exc.retry_after is not None:
                 delay = exc.retry_after
-            log.warning("exchange error (%s): %s; trying again in %.2f s", exc.kind, exc, delay)
+            self.metrics.observe_exchange_error(exc.kind)
+            log.warning(
+                "exchange error (%s): %s; trying again in %.2f s", exc.kind, exc, delay,
+                extra=event("exchange_error", kind=exc.kind, retry_in_s=round(delay, 3)),
+            )  # fmt: skip
             return delay
         self._failures = 0
         self.status.ticks += 1
@@ -293,11 +309,19 @@ class LiveService:
                 log.info(
                     "%s %s: %d candle(s) processed (%d backfilled), fetch %.0f ms, compute %.1f ms, "
                     "close lag %s ms", out.symbol, iso_ms(out.last or 0), out.processed, out.backfilled,
-                    out.fetch_ms, out.compute_ms, lag,
+                    out.fetch_ms, out.compute_ms, lag, extra=event("tick", **_timings(out)),
                 )  # fmt: skip
         candle_s = self.freq_ms / 1000 / s.clock_speed
-        if took > candle_s:
-            log.warning("slow tick: %.2f s, longer than a candle (%.2f s)", took, candle_s)
+        slow = took > candle_s
+        self.metrics.observe_tick(took, slow, {m: f.pacer.used for m, f in feeds.items()})
+        if slow:
+            timings = {out.symbol: _timings(out) for out in outcomes}
+            log.warning(
+                "slow tick: %.2f s, longer than a candle (%.2f s); per symbol: %s", took, candle_s,
+                "; ".join(f"{k} fetch {v['fetch_ms']} ms, compute {v['compute_ms']} ms"
+                          for k, v in timings.items()),
+                extra=event("slow_tick", tick_s=round(took, 3), candle_s=candle_s, symbols=timings),
+            )  # fmt: skip
         return self._until_next_tick()
 
     def _until_next_tick(self) -> float:
@@ -309,6 +333,13 @@ class LiveService:
         estimate = now_ms + (self.clock() - now_clock) * s.clock_speed * 1000
         next_close = (int(estimate) // self.freq_ms + 1) * self.freq_ms
         return (next_close - estimate) / 1000 / s.clock_speed + s.close_delay_s
+
+
+def _timings(out: TickOutcome) -> dict[str, str | float | int | None]:
+    """One symbol's part of a tick, for a log event."""
+    return {"symbol": out.symbol, "processed": out.processed, "backfilled": out.backfilled, "last": out.last,
+            "fetch_ms": round(out.fetch_ms, 3), "compute_ms": round(out.compute_ms, 3),
+            "close_lag_ms": None if out.close_lag_ms is None else round(out.close_lag_ms, 3)}  # fmt: skip
 
 
 def run_live(
@@ -333,7 +364,9 @@ def run_live(
         runner = (
             None
             if http is None
-            else await start_health(service.status.healthy, lambda: service.status.warm, *http)
+            else await start_health(
+                service.status.healthy, lambda: service.status.warm, *http, metrics=service.metrics.exposition
+            )
         )
         log.info("serving %s live from %s", ", ".join(c.symbol for c in configs), endpoints.api_url)
         try:

@@ -61,19 +61,20 @@ class ConfiguredOutputs:
                 self.sink.close()
 
 
-def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
+def configured_outputs(config: PipelineConfig, console: MessageSink | None = None) -> ConfiguredOutputs:
     """The outputs of ``config.output_sets`` (raises :class:`ConfigError` for an unknown kind or a
-    bad config section; what was built before the error, the message sink too, is closed)."""
+    bad config section; what was built before the error, the message sink too, is closed).
+    ``console`` takes the messages when no Telegram is configured (default: printed lines)."""
     built = ConfiguredOutputs()
     try:
-        _build(config, built)
+        _build(config, built, console)
     except BaseException:
         built.close()
         raise
     return built
 
 
-def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
+def _build(config: PipelineConfig, built: ConfiguredOutputs, console: MessageSink | None) -> None:
     registry = output_registry()
     context: OutputContext | None = None
     for i, oset in enumerate(config.output_sets):
@@ -97,6 +98,6 @@ def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
             continue
         if context is None:  # one sink per symbol, made only when an output needs it
             storage = Storage(config.data_root)
-            built.sink = message_sink(config, storage, resolvers(secret_resolvers()))
+            built.sink = message_sink(config, storage, resolvers(secret_resolvers()), console)
             context = OutputContext(config.symbol, storage, config.simulate, built.sink)
         built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))

@@ -289,13 +289,17 @@ class TelegramSink:
 
 
 def message_sink(
-    config: PipelineConfig, storage: Storage, available: Mapping[str, Resolver] | None = None
+    config: PipelineConfig,
+    storage: Storage,
+    available: Mapping[str, Resolver] | None = None,
+    console: MessageSink | None = None,
 ) -> MessageSink:
     """Telegram when the config names both ``telegram_bot_token`` and ``telegram_chat_id`` in its
-    ``secrets``, else the console. The secrets are resolved now (a missing variable is a
-    :class:`~itb.errors.ConfigError` naming the reference) in a scope that lives as long as the sink."""
+    ``secrets``, else ``console`` (default :class:`ConsoleSink`). The secrets are resolved now (a
+    missing variable is a :class:`~itb.errors.ConfigError` naming the reference) in a scope that
+    lives as long as the sink."""
     if TOKEN_SECRET not in config.secrets or CHAT_SECRET not in config.secrets:
-        return ConsoleSink()
+        return console or ConsoleSink()
     scope = SecretScope()
     scope.define({k: config.secrets[k] for k in (TOKEN_SECRET, CHAT_SECRET)}, available)
     scope.__enter__()
