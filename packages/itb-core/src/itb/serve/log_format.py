@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -56,7 +57,22 @@ class JsonLines(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, default=str, allow_nan=False))
+        try:
+            line = json.dumps(entry, default=str, allow_nan=False)
+        except ValueError:  # NaN or infinity somewhere: strict JSON has no literal for them
+            line = json.dumps(_finite(entry), default=str, allow_nan=False)
+        return redact(line)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as its text (``"nan"``, ``"inf"``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class MaskedText(logging.Formatter):
