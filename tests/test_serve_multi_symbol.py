@@ -182,5 +182,7 @@ def test_two_symbols_share_a_budget_and_metrics_count_what_the_logs_hold(
         assert [e["backfilled"] for e in candles] == frame["backfilled"].to_list()
         assert [e["close_lag_ms"] for e in candles] == frame["close_lag_ms"].round(3).to_list()
         assert {e["model_key"] for e in candles} == set(frame["model_key"].to_list())
+    ticks = [e for e in events if e.get("event") == "tick"]
+    assert len(ticks) >= value(metrics, "itb_serve_ticks_total")  # scraped before the last ticks
     errors = [e for e in events if e.get("event") == "exchange_error"]
     assert [e["kind"] for e in errors] == ["server"] * 3 and all(e["level"] == "warning" for e in errors)

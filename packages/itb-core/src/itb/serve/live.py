@@ -40,7 +40,7 @@ from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.exchange import ExchangeError, ExchangeFeed, Kline
 from itb.serve.health import start_health
 from itb.serve.live_log import LiveLog
-from itb.serve.log_format import CANDLE_LOGGER, event, log_candles
+from itb.serve.log_format import EVENTS_LOGGER, event, log_candles
 from itb.serve.metrics import ServeMetrics
 from itb.serve.model_watch import ModelWatch
 from itb.serve.output_sets import ConfiguredOutputs
@@ -49,7 +49,7 @@ from itb.storage.store import Storage
 from itb.timefmt import iso_ms
 
 log = logging.getLogger("itb.serve")
-candle_log = logging.getLogger(CANDLE_LOGGER)
+events_log = logging.getLogger(EVENTS_LOGGER)
 
 #: Test-only: exchange seconds per real second (the fake exchange's fast clock).
 ENV_CLOCK_SPEED = "ITB_SERVE_CLOCK_SPEED"
@@ -279,7 +279,7 @@ class LiveService:
                 out = await sym.catch_up(feeds, now_ms, now_clock, s.clock_speed, self.clock)
                 if out.rows is not None:  # logged: counted even if a later symbol's call fails
                     self.metrics.observe_rows(out.symbol, out.rows, sym.engine.model_key)
-                    log_candles(candle_log, out.symbol, out.rows)
+                    log_candles(events_log, out.symbol, out.rows)
                 outcomes.append(out)
         except ExchangeError as exc:
             if exc.kind == "refused" and self.status.last_ok is None:
@@ -309,11 +309,16 @@ class LiveService:
                 log.info(
                     "%s %s: %d candle(s) processed (%d backfilled), fetch %.0f ms, compute %.1f ms, "
                     "close lag %s ms", out.symbol, iso_ms(out.last or 0), out.processed, out.backfilled,
-                    out.fetch_ms, out.compute_ms, lag, extra=event("tick", **_timings(out)),
+                    out.fetch_ms, out.compute_ms, lag, extra=event("caught_up", **_timings(out)),
                 )  # fmt: skip
         candle_s = self.freq_ms / 1000 / s.clock_speed
         slow = took > candle_s
         self.metrics.observe_tick(took, slow, {m: f.pacer.used for m, f in feeds.items()})
+        events_log.info(
+            "tick: %.3f s", took,
+            extra=event("tick", tick_s=round(took, 4), slow=slow, symbols=len(outcomes),
+                        processed=sum(out.processed for out in outcomes)),
+        )  # fmt: skip
         if slow:
             timings = {out.symbol: _timings(out) for out in outcomes}
             log.warning(

@@ -1,12 +1,13 @@
 """``itb serve --log-format json|text``: how the service's log records are written.
 
-- ``text`` (default): one line per record on stderr, for people; the per-candle events are left out
-  (the per-tick summary line says the same).
+- ``text`` (default): one line per record on stderr, for people; the per-candle and per-tick events
+  are left out (the per-symbol summary lines say the same).
 - ``json``: one JSON object per line on **stdout**, for a log collector: ``time``, ``level``,
-  ``logger``, ``message``, ``event`` (what happened: ``candle``, ``tick``, ``slow_tick``,
-  ``exchange_error``, ``message``, ...) and the event's fields. Each processed candle is one
-  ``candle`` event (:func:`candle_events`); the outputs' messages (when no Telegram is configured)
-  are ``message`` events instead of plain lines, so every stdout line parses.
+  ``logger``, ``message``, ``event`` (what happened: ``candle``, ``tick``, ``caught_up``,
+  ``slow_tick``, ``exchange_error``, ``message``, ...) and the event's fields. Each processed
+  candle is one ``candle`` event (:func:`candle_events`), each finished tick one ``tick`` event;
+  the outputs' messages (when no Telegram is configured) are ``message`` events instead of plain
+  lines, so every stdout line parses.
 
 Secret values never appear: each formatted line goes through :func:`itb.secret_refs.redact`
 (the values the open secret scopes know, such as the Telegram token), after the fields were
@@ -29,8 +30,9 @@ from itb.secret_refs import redact
 from itb.serve.live_log import TIMING_COLUMNS
 
 LogFormat = Literal["text", "json"]
-#: The logger of the per-candle events (quiet in text mode).
-CANDLE_LOGGER = "itb.serve.candles"
+#: The logger of the per-candle and per-tick events (quiet in text mode: the per-symbol summary
+#: lines of :mod:`itb.serve.live` say the same for people).
+EVENTS_LOGGER = "itb.serve.events"
 #: The LogRecord attribute that carries an event's name and fields (``extra={FIELDS: {...}}``).
 FIELDS = "itb_event"
 
@@ -93,7 +95,7 @@ def setup_serve_logging(fmt: LogFormat) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    logging.getLogger(CANDLE_LOGGER).setLevel(logging.INFO if fmt == "json" else logging.WARNING)
+    logging.getLogger(EVENTS_LOGGER).setLevel(logging.INFO if fmt == "json" else logging.WARNING)
 
 
 def candle_events(symbol: str, rows: pl.DataFrame) -> list[dict[str, Any]]:
