@@ -4,7 +4,10 @@ A tick starts ``close_delay_s`` after a candle closes by the exchange's clock (`
 asks the exchange for every closed candle after the last one processed (paged; the forming candle is
 never asked for: the request ends at the newest closed open time), and hands them to the same
 engine, outputs and live log as replay (:func:`itb.serve.ticks.process_candles`). Ticks run one after
-the other on one event loop; network calls never block it and each has a timeout.
+the other on one event loop; network calls never block it and each has a timeout. With several
+symbols a tick fetches all of them concurrently (:meth:`LiveSymbol.fetch`: one round trip, through
+one client and one request-weight budget per market), then processes them one after the other
+(:meth:`LiveSymbol.process`); a failed fetch fails the tick before any symbol is processed.
 
 No candle is lost: the last processed candle per symbol is the live log's
 (:meth:`itb.serve.live_log.LiveLog.last_timestamp`). At start the engine is warmed with the candles
@@ -97,6 +100,20 @@ class TickOutcome:
     rows: pl.DataFrame | None = None
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """One symbol's exchange answers for a tick, before anything was processed."""
+
+    #: Open time of the newest closed candle; the last processed one (or where to start).
+    newest: int
+    anchor: int
+    #: Whether the engine's windows were warm (else the frames include their history).
+    warm: bool
+    #: One frame per data source; empty when nothing closed since the last processed candle.
+    frames: tuple[pl.DataFrame, ...]
+    fetch_s: float
+
+
 @dataclass
 class LiveStatus:
     """The service's health, read by ``/healthz`` and ``/readyz``: monotonic clock times."""
@@ -161,7 +178,14 @@ class LiveSymbol:
     ) -> TickOutcome:
         """Process every candle closed by ``now_ms`` (exchange time, read at ``now_clock``) after the
         last processed one; raises :class:`ExchangeError` having processed nothing."""
-        outcome = TickOutcome(self.symbol)
+        return self.process(await self.fetch(feeds, now_ms, clock), now_ms, now_clock, speed, clock)
+
+    async def fetch(
+        self, feeds: dict[Market, ExchangeFeed], now_ms: int, clock: Callable[[], float]
+    ) -> Fetched:
+        """Ask the exchange for what :meth:`process` needs at ``now_ms``: the candles closed after the
+        last processed one (and the warm-up history on the first tick). Changes nothing but the
+        models (switched here, between candles); raises :class:`ExchangeError`."""
         freq = self.spec.freq_ms
         newest = (now_ms // freq) * freq - freq  # open time of the newest closed candle
         anchor = self.engine.last_timestamp
@@ -173,28 +197,41 @@ class LiveSymbol:
         else:
             start = anchor + freq
         if newest <= anchor:
-            return outcome
+            return Fetched(newest, anchor, warm, (), 0.0)
         retrained = self.watch.poll(self.engine.model_key)
         if retrained is not None:  # at a candle boundary, never within a step
             log.info("%s: new models %s from the next candle on", self.symbol, retrained.key)
             self.engine.use_models(retrained.models, retrained.key)
-        tick = clock()
+        started = clock()
         fetched = [await feeds[s.market].closed_klines(s, start, newest) for s, _, _ in self.sources]
+        return Fetched(newest, anchor, warm, tuple(fetched), clock() - started)
+
+    def process(
+        self, fetched: Fetched, now_ms: int, now_clock: float, speed: float, clock: Callable[[], float]
+    ) -> TickOutcome:
+        """Merge, step, deliver and log what :meth:`fetch` got. ``fetch_ms`` is the fetch's own time
+        and ``latency_ms`` starts here: waiting behind other symbols' processing shows in
+        ``close_lag_ms`` only."""
+        outcome = TickOutcome(self.symbol)
+        if not fetched.frames:
+            return outcome
+        freq, newest, anchor = self.spec.freq_ms, fetched.newest, fetched.anchor
         in_hand = clock()
+        tick = in_hand - fetched.fetch_s
         frames = []
-        for (_, label, prefix), frame in zip(self.sources, fetched, strict=True):
+        for (_, label, prefix), frame in zip(self.sources, fetched.frames, strict=True):
             tail = self._tails.get(label)
             window = frame if tail is None else pl.concat([tail, frame]).unique("timestamp", keep="last")
             if window.is_empty():
                 return outcome  # nothing closed yet from this source: the next tick asks again
             frames.append(SourceFrame(label, window.sort("timestamp"), prefix))
         merged, _ = merge_sources(frames, self.config.freq, gaps=self.config.merge.gaps)
-        if not warm:
+        if not fetched.warm:
             history = merged.filter(pl.col("timestamp") <= anchor)
             if history.height:
                 self.engine.warm_up(history)
         todo = merged.filter((pl.col("timestamp") > anchor) & (pl.col("timestamp") <= newest))
-        for (_, label, _), frame in zip(self.sources, fetched, strict=True):
+        for (_, label, _), frame in zip(self.sources, fetched.frames, strict=True):
             if frame.height:
                 self._tails[label] = frame.tail(1)
         if todo.is_empty():
@@ -274,9 +311,18 @@ class LiveService:
             now_ms = await clock_feed.server_time()
             now_clock = self.clock()
             self._server_clock = (now_ms, now_clock)
+            # Every symbol's candles are fetched concurrently (one exchange round trip for all of
+            # them, not one per symbol), then processed one symbol after the other.
+            answers = await asyncio.gather(
+                *(sym.fetch(feeds, now_ms, self.clock) for sym in self.symbols), return_exceptions=True
+            )
+            failed = [a for a in answers if isinstance(a, BaseException)]
+            if failed:
+                raise failed[0]
+            fetches = [a for a in answers if isinstance(a, Fetched)]
             outcomes = []
-            for sym in self.symbols:
-                out = await sym.catch_up(feeds, now_ms, now_clock, s.clock_speed, self.clock)
+            for sym, fetched in zip(self.symbols, fetches, strict=True):
+                out = sym.process(fetched, now_ms, now_clock, s.clock_speed, self.clock)
                 if out.rows is not None:  # logged: counted even if a later symbol's call fails
                     self.metrics.observe_rows(out.symbol, out.rows, sym.engine.model_key)
                     log_candles(events_log, out.symbol, out.rows)
