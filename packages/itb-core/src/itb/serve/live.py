@@ -323,7 +323,7 @@ class LiveService:
             outcomes = []
             for sym, fetched in zip(self.symbols, fetches, strict=True):
                 out = sym.process(fetched, now_ms, now_clock, s.clock_speed, self.clock)
-                if out.rows is not None:  # logged: counted even if a later symbol's call fails
+                if out.rows is not None:  # logged: counted and logged as events right away
                     self.metrics.observe_rows(out.symbol, out.rows, sym.engine.model_key)
                     log_candles(events_log, out.symbol, out.rows)
                 outcomes.append(out)
