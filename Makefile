@@ -92,9 +92,10 @@ lint: setup ## ruff (nox -s lint)
 typecheck: setup ## mypy (nox -s typecheck)
 	$(BIN)/nox -s typecheck
 
-bench: setup ## time every stage on ../shared/data (writes bench/results/)
+bench: setup ## time every stage and itb serve on ../shared/data (writes bench/results/)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/incremental.py --repeat 2
+	$(BIN)/python bench/serve.py
 
 clean: ## remove the virtual environments and the default data root
 	rm -rf $(VENV) $(TOOLS) data .nox

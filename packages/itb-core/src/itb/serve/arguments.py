@@ -31,5 +31,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--http",
         metavar="HOST:PORT",
-        help="live: serve /healthz and /readyz here (e.g. 127.0.0.1:8080)",
+        help="live: serve /healthz, /readyz and /metrics here (e.g. 127.0.0.1:8080)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=argparse.SUPPRESS,  # absent: itb's own --log-format (or $ITB_LOG_FORMAT) stands
+        help="text lines on stderr (default), or one JSON object per line on stdout",
     )

@@ -18,6 +18,8 @@ from itb.runs.runner import resolve_data_root
 from itb.serve.audit import TOLERANCE, AuditReport, audit_symbol
 from itb.serve.health import parse_http
 from itb.serve.live import LiveSettings, run_live
+from itb.serve.log_format import LogMessages, setup_serve_logging
+from itb.serve.messages import ConsoleFactory
 from itb.serve.output_sets import ConfiguredOutputs, configured_outputs
 from itb.serve.replay import ReplayReport, replay_symbol
 from itb.serve.ticks import RowSink
@@ -82,6 +84,12 @@ def _replay_summary(report: ReplayReport, root: str) -> str:
     )
 
 
+def _console(args: argparse.Namespace) -> ConsoleFactory | None:
+    """Where the outputs' messages go without Telegram: JSON ``message`` events with
+    ``--log-format json`` (every stdout line stays JSON), else printed lines."""
+    return (lambda photos: LogMessages(photos)) if args.log_format == "json" else None
+
+
 def _serve(path: str, args: argparse.Namespace) -> int:
     if args.replay is None:
         return _live(path, args)
@@ -90,7 +98,7 @@ def _serve(path: str, args: argparse.Namespace) -> int:
         raise ConfigError(f"--replay: TO ({args.replay[1]}) must be after FROM ({args.replay[0]})")
     for config in symbol_configs(load_config(path), args.data_root, args.symbols):
         sinks = [] if args.quiet or args.log_format == "json" else [ConsoleSignals(config.symbol)]
-        outputs = configured_outputs(config)
+        outputs = configured_outputs(config, _console(args))
         for note in outputs.skipped:
             print(f"itb serve: {note}", file=sys.stderr)
         try:
@@ -116,7 +124,7 @@ def _live(path: str, args: argparse.Namespace) -> int:
         return [] if args.quiet or args.log_format == "json" else [ConsoleSignals(symbol)]
 
     def outputs(config: PipelineConfig) -> ConfiguredOutputs:
-        built = configured_outputs(config)
+        built = configured_outputs(config, _console(args))
         for note in built.skipped:
             print(f"itb serve: {note}", file=sys.stderr)
         return built
@@ -169,6 +177,7 @@ def _audit(path: str, args: argparse.Namespace) -> int:
 def serve_command(args: argparse.Namespace) -> int:
     """``itb serve CONFIG ...`` or ``itb serve audit CONFIG ...``; returns the exit code."""
     words: list[str] = args.words
+    setup_serve_logging("json" if args.log_format == "json" else "text")
     if words[0] == "audit":
         if len(words) != 2:
             raise ConfigError("usage: itb serve audit CONFIG [--day YYYY-MM-DD] [--data-root URL]")

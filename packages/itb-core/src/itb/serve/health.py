@@ -5,6 +5,7 @@ event loop (aiohttp), asking two functions of the service (:class:`itb.serve.liv
   (how old it is, the last exchange error).
 - ``/readyz``: 200 once the models are loaded and the windows warm (the first tick succeeded),
   503 before.
+- ``/metrics``: the service's Prometheus metrics (:mod:`itb.serve.metrics`), when given.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 from collections.abc import Callable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from itb.errors import ConfigError
 
@@ -31,9 +33,14 @@ def _answer(ok: bool, reason: str) -> web.Response:
 
 
 async def start_health(
-    healthy: Callable[[], tuple[bool, str]], ready: Callable[[], bool], host: str, port: int
+    healthy: Callable[[], tuple[bool, str]],
+    ready: Callable[[], bool],
+    host: str,
+    port: int,
+    metrics: Callable[[], bytes] | None = None,
 ) -> web.AppRunner:
-    """Serve the two endpoints until the returned runner is cleaned up."""
+    """Serve the endpoints until the returned runner is cleaned up (``/metrics`` answers what
+    ``metrics`` returns, in the Prometheus text format)."""
 
     async def healthz(_: web.Request) -> web.Response:
         return _answer(*healthy())
@@ -46,6 +53,13 @@ async def start_health(
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if metrics is not None:
+        exposition = metrics
+
+        async def metrics_page(_: web.Request) -> web.Response:
+            return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        app.router.add_get("/metrics", metrics_page)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

@@ -4,7 +4,10 @@ A tick starts ``close_delay_s`` after a candle closes by the exchange's clock (`
 asks the exchange for every closed candle after the last one processed (paged; the forming candle is
 never asked for: the request ends at the newest closed open time), and hands them to the same
 engine, outputs and live log as replay (:func:`itb.serve.ticks.process_candles`). Ticks run one after
-the other on one event loop; network calls never block it and each has a timeout.
+the other on one event loop; network calls never block it and each has a timeout. With several
+symbols a tick fetches all of them concurrently (:meth:`LiveSymbol.fetch`: one round trip, through
+one client and one request-weight budget per market), then processes them one after the other
+(:meth:`LiveSymbol.process`); a failed fetch fails the tick before any symbol is processed.
 
 No candle is lost: the last processed candle per symbol is the live log's
 (:meth:`itb.serve.live_log.LiveLog.last_timestamp`). At start the engine is warmed with the candles
@@ -41,6 +44,8 @@ from itb.serve.engine import SymbolEngine, serve_spec
 from itb.serve.exchange import ExchangeError, ExchangeFeed, Kline
 from itb.serve.health import start_health
 from itb.serve.live_log import LiveLog
+from itb.serve.log_format import EVENTS_LOGGER, event, log_candles
+from itb.serve.metrics import ServeMetrics
 from itb.serve.model_watch import ModelWatch
 from itb.serve.output_sets import ConfiguredOutputs
 from itb.serve.ticks import RowSink, process_candles
@@ -48,6 +53,7 @@ from itb.storage.store import Storage
 from itb.timefmt import iso_ms
 
 log = logging.getLogger("itb.serve")
+events_log = logging.getLogger(EVENTS_LOGGER)
 
 #: Test-only: exchange seconds per real second (the fake exchange's fast clock).
 ENV_CLOCK_SPEED = "ITB_SERVE_CLOCK_SPEED"
@@ -95,6 +101,22 @@ class TickOutcome:
     last: int | None = None
     #: The newest closed candle was not served yet (late): ask again soon, not at the next close.
     late: bool = False
+    #: The rows processed, as logged (timings final): for the metrics and the candle events.
+    rows: pl.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One symbol's exchange answers for a tick, before anything was processed."""
+
+    #: Open time of the newest closed candle; the last processed one (or where to start).
+    newest: int
+    anchor: int
+    #: Whether the engine's windows were warm (else the frames include their history).
+    warm: bool
+    #: One frame per data source; empty when nothing closed since the last processed candle.
+    frames: tuple[pl.DataFrame, ...]
+    fetch_s: float
 
 
 @dataclass
@@ -161,7 +183,14 @@ class LiveSymbol:
     ) -> TickOutcome:
         """Process every candle closed by ``now_ms`` (exchange time, read at ``now_clock``) after the
         last processed one; raises :class:`ExchangeError` having processed nothing."""
-        outcome = TickOutcome(self.symbol)
+        return self.process(await self.fetch(feeds, now_ms, clock), now_ms, now_clock, speed, clock)
+
+    async def fetch(
+        self, feeds: dict[Market, ExchangeFeed], now_ms: int, clock: Callable[[], float]
+    ) -> Fetched:
+        """Ask the exchange for what :meth:`process` needs at ``now_ms``: the candles closed after the
+        last processed one (and the warm-up history on the first tick). Changes nothing but the
+        models (switched here, between candles); raises :class:`ExchangeError`."""
         freq = self.spec.freq_ms
         newest = (now_ms // freq) * freq - freq  # open time of the newest closed candle
         anchor = self.engine.last_timestamp
@@ -173,17 +202,30 @@ class LiveSymbol:
         else:
             start = anchor + freq
         if newest <= anchor:
-            return outcome
+            return Fetched(newest, anchor, warm, (), 0.0)
         retrained = self.watch.poll(self.engine.model_key)
         if retrained is not None:  # at a candle boundary, never within a step
             log.info("%s: new models %s from the next candle on", self.symbol, retrained.key)
             self.engine.use_models(retrained.models, retrained.key)
-        tick = clock()
+        started = clock()
         fetched = [await feeds[s.market].closed_klines(s, start, newest) for s, _, _ in self.sources]
+        return Fetched(newest, anchor, warm, tuple(fetched), clock() - started)
+
+    def process(
+        self, fetched: Fetched, now_ms: int, now_clock: float, speed: float, clock: Callable[[], float]
+    ) -> TickOutcome:
+        """Merge, step, deliver and log what :meth:`fetch` got. ``fetch_ms`` is the fetch's own time
+        and ``latency_ms`` starts here: waiting behind other symbols' processing shows in
+        ``close_lag_ms`` only."""
+        outcome = TickOutcome(self.symbol)
+        if not fetched.frames:
+            return outcome
+        freq, newest, anchor = self.spec.freq_ms, fetched.newest, fetched.anchor
         in_hand = clock()
+        tick = in_hand - fetched.fetch_s
         frames = []
         served = newest  # the newest candle every source served (a late one is not made up by the merge)
-        for (_, label, prefix), frame in zip(self.sources, fetched, strict=True):
+        for (_, label, prefix), frame in zip(self.sources, fetched.frames, strict=True):
             tail = self._tails.get(label)
             window = frame if tail is None else pl.concat([tail, frame]).unique("timestamp", keep="last")
             if window.is_empty():
@@ -192,12 +234,12 @@ class LiveSymbol:
             served = min(served, int(window["timestamp"].max()))  # type: ignore[arg-type]
         outcome.late = served < newest
         merged, _ = merge_sources(frames, self.config.freq, gaps=self.config.merge.gaps)
-        if not warm:
+        if not fetched.warm:
             history = merged.filter(pl.col("timestamp") <= anchor)
             if history.height:
                 self.engine.warm_up(history)
         todo = merged.filter((pl.col("timestamp") > anchor) & (pl.col("timestamp") <= served))
-        for (_, label, _), frame in zip(self.sources, fetched, strict=True):
+        for (_, label, _), frame in zip(self.sources, fetched.frames, strict=True):
             if frame.height:
                 self._tails[label] = frame.tail(1)
         if todo.is_empty():
@@ -212,9 +254,10 @@ class LiveSymbol:
         outcome.processed = rows.height
         outcome.backfilled = int(rows["backfilled"].sum())
         outcome.fetch_ms = (in_hand - tick) * 1000
-        outcome.compute_ms = float(rows["latency_ms"][0])
+        outcome.compute_ms = float(rows["compute_ms"].sum())
         outcome.close_lag_ms = (clock() - float(closes[-1])) * 1000
         outcome.last = int(stamps[-1])
+        outcome.rows = rows
         return outcome
 
     def close(self) -> None:
@@ -242,6 +285,9 @@ class LiveService:
         self.clock = clock
         self.freq_ms = symbols[0].spec.freq_ms
         self.status = LiveStatus(self.freq_ms, settings.clock_speed)
+        self.metrics = ServeMetrics()
+        for sym in symbols:
+            self.metrics.start_symbol(sym.symbol, sym.engine.model_key, sym.outputs.sink)
         self.stop = asyncio.Event()
         self._failures = 0
         #: The last exchange time read and the local clock then: schedules the next tick.
@@ -273,10 +319,22 @@ class LiveService:
             now_ms = await clock_feed.server_time()
             now_clock = self.clock()
             self._server_clock = (now_ms, now_clock)
-            outcomes = [
-                await sym.catch_up(feeds, now_ms, now_clock, s.clock_speed, self.clock)
-                for sym in self.symbols
-            ]
+            # Every symbol's candles are fetched concurrently (one exchange round trip for all of
+            # them, not one per symbol), then processed one symbol after the other.
+            answers = await asyncio.gather(
+                *(sym.fetch(feeds, now_ms, self.clock) for sym in self.symbols), return_exceptions=True
+            )
+            failed = [a for a in answers if isinstance(a, BaseException)]
+            if failed:
+                raise failed[0]
+            fetches = [a for a in answers if isinstance(a, Fetched)]
+            outcomes = []
+            for sym, fetched in zip(self.symbols, fetches, strict=True):
+                out = sym.process(fetched, now_ms, now_clock, s.clock_speed, self.clock)
+                if out.rows is not None:  # logged: counted and logged as events right away
+                    self.metrics.observe_rows(out.symbol, out.rows, sym.engine.model_key)
+                    log_candles(events_log, out.symbol, out.rows)
+                outcomes.append(out)
         except ExchangeError as exc:
             if exc.kind == "refused" and self.status.last_ok is None:
                 # A 4xx on the first tick is the config's (an unknown symbol), not an outage.
@@ -288,7 +346,11 @@ class LiveService:
             delay = min(s.backoff_max_s, s.backoff_s * 2.0 ** (self._failures - 1), self._until_next_tick())
             if exc.retry_after is not None:
                 delay = exc.retry_after
-            log.warning("exchange error (%s): %s; trying again in %.2f s", exc.kind, exc, delay)
+            self.metrics.observe_exchange_error(exc.kind)
+            log.warning(
+                "exchange error (%s): %s; trying again in %.2f s", exc.kind, exc, delay,
+                extra=event("exchange_error", kind=exc.kind, retry_in_s=round(delay, 3)),
+            )  # fmt: skip
             return delay
         self._failures = 0
         self.status.ticks += 1
@@ -301,11 +363,24 @@ class LiveService:
                 log.info(
                     "%s %s: %d candle(s) processed (%d backfilled), fetch %.0f ms, compute %.1f ms, "
                     "close lag %s ms", out.symbol, iso_ms(out.last or 0), out.processed, out.backfilled,
-                    out.fetch_ms, out.compute_ms, lag,
+                    out.fetch_ms, out.compute_ms, lag, extra=event("caught_up", **_timings(out)),
                 )  # fmt: skip
         candle_s = self.freq_ms / 1000 / s.clock_speed
-        if took > candle_s:
-            log.warning("slow tick: %.2f s, longer than a candle (%.2f s)", took, candle_s)
+        slow = took > candle_s
+        self.metrics.observe_tick(took, slow, {m: f.pacer.used for m, f in feeds.items()})
+        events_log.info(
+            "tick: %.3f s", took,
+            extra=event("tick", tick_s=round(took, 4), slow=slow, symbols=len(outcomes),
+                        processed=sum(out.processed for out in outcomes)),
+        )  # fmt: skip
+        if slow:
+            timings = {out.symbol: _timings(out) for out in outcomes}
+            log.warning(
+                "slow tick: %.2f s, longer than a candle (%.2f s); per symbol: %s", took, candle_s,
+                "; ".join(f"{k} fetch {v['fetch_ms']} ms, compute {v['compute_ms']} ms"
+                          for k, v in timings.items()),
+                extra=event("slow_tick", tick_s=round(took, 3), candle_s=candle_s, symbols=timings),
+            )  # fmt: skip
         late = [out.symbol for out in outcomes if out.late]
         if late:
             log.info("%s: the newest closed candle is not served yet; asking again", ", ".join(late))
@@ -321,6 +396,13 @@ class LiveService:
         estimate = now_ms + (self.clock() - now_clock) * s.clock_speed * 1000
         next_close = (int(estimate) // self.freq_ms + 1) * self.freq_ms
         return (next_close - estimate) / 1000 / s.clock_speed + s.close_delay_s
+
+
+def _timings(out: TickOutcome) -> dict[str, str | float | int | None]:
+    """One symbol's part of a tick, for a log event."""
+    return {"symbol": out.symbol, "processed": out.processed, "backfilled": out.backfilled, "last": out.last,
+            "fetch_ms": round(out.fetch_ms, 3), "compute_ms": round(out.compute_ms, 3),
+            "close_lag_ms": None if out.close_lag_ms is None else round(out.close_lag_ms, 3)}  # fmt: skip
 
 
 def run_live(
@@ -345,7 +427,9 @@ def run_live(
         runner = (
             None
             if http is None
-            else await start_health(service.status.healthy, lambda: service.status.warm, *http)
+            else await start_health(
+                service.status.healthy, lambda: service.status.warm, *http, metrics=service.metrics.exposition
+            )
         )
         log.info("serving %s live from %s", ", ".join(c.symbol for c in configs), endpoints.api_url)
         try:

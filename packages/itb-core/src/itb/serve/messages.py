@@ -13,6 +13,7 @@ again for a candle it had already processed.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Protocol
 
 from itb.storage.store import Storage
@@ -32,6 +33,11 @@ class MessageSink(Protocol):
 
     def close(self) -> None:
         """Deliver what can be delivered and release connections."""
+
+
+#: Makes the sink that takes a symbol's messages when no Telegram is configured; it gets the symbol's
+#: data root, where pictures are written.
+ConsoleFactory = Callable[[Storage], MessageSink]
 
 
 def photo_name(key: str) -> str:

@@ -18,7 +18,7 @@ from itb.errors import ConfigError
 from itb.outputs import Output, OutputContext, output_registry
 from itb.plugins.manager import secret_resolvers
 from itb.secret_refs import resolvers
-from itb.serve.messages import MessageSink
+from itb.serve.messages import ConsoleFactory, MessageSink
 from itb.serve.telegram import message_sink
 from itb.storage.store import Storage
 
@@ -74,19 +74,21 @@ class ConfiguredOutputs:
                 self.sink.close()
 
 
-def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
+def configured_outputs(config: PipelineConfig, console: ConsoleFactory | None = None) -> ConfiguredOutputs:
     """The outputs of ``config.output_sets`` (raises :class:`ConfigError` for an unknown kind or a
-    bad config section; what was built before the error, the message sink too, is closed)."""
+    bad config section; what was built before the error, the message sink too, is closed).
+    ``console`` makes the sink for the messages when no Telegram is configured (default: printed
+    lines)."""
     built = ConfiguredOutputs()
     try:
-        _build(config, built)
+        _build(config, built, console)
     except BaseException:
         built.close()
         raise
     return built
 
 
-def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
+def _build(config: PipelineConfig, built: ConfiguredOutputs, console: ConsoleFactory | None) -> None:
     registry = output_registry()
     context: OutputContext | None = None
     for i, oset in enumerate(config.output_sets):
@@ -110,6 +112,6 @@ def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
             continue
         if context is None:  # one sink per symbol, made only when an output needs it
             storage = Storage(config.data_root)
-            built.sink = message_sink(config, storage, resolvers(secret_resolvers()))
+            built.sink = message_sink(config, storage, resolvers(secret_resolvers()), console)
             context = OutputContext(config.symbol, storage, config.simulate, built.sink, config.freq_ms)
         built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))

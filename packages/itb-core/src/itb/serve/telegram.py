@@ -46,7 +46,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from itb.config.models import PipelineConfig
 from itb.secret_refs import Resolver, SecretScope, install_redaction, redact
-from itb.serve.messages import ConsoleSink, MessageSink
+from itb.serve.messages import ConsoleFactory, ConsoleSink, MessageSink
 from itb.storage.store import Storage
 
 API_URL_ENV = "ITB_TELEGRAM_API_URL"
@@ -313,13 +313,17 @@ class TelegramSink:
 
 
 def message_sink(
-    config: PipelineConfig, storage: Storage, available: Mapping[str, Resolver] | None = None
+    config: PipelineConfig,
+    storage: Storage,
+    available: Mapping[str, Resolver] | None = None,
+    console: ConsoleFactory | None = None,
 ) -> MessageSink:
     """Telegram when the config names both ``telegram_bot_token`` and ``telegram_chat_id`` in its
-    ``secrets``, else the console. The secrets are resolved now (a missing variable is a
-    :class:`~itb.errors.ConfigError` naming the reference) in a scope that lives as long as the sink."""
+    ``secrets``, else the sink ``console`` makes (default :class:`ConsoleSink`). The secrets are
+    resolved now (a missing variable is a :class:`~itb.errors.ConfigError` naming the reference) in
+    a scope that lives as long as the sink."""
     if TOKEN_SECRET not in config.secrets or CHAT_SECRET not in config.secrets:
-        return ConsoleSink(storage)
+        return console(storage) if console is not None else ConsoleSink(storage)
     scope = SecretScope()
     scope.define({k: config.secrets[k] for k in (TOKEN_SECRET, CHAT_SECRET)}, available)
     scope.__enter__()

@@ -41,7 +41,7 @@ def process_candles(
     clock: Callable[[], float],
 ) -> pl.DataFrame:
     """Process ``candles`` and return their logged rows (with ``model_key``, ``backfilled`` and the
-    timings as computed before the write; the log holds the final ``latency_ms``/``close_lag_ms``).
+    timings; ``latency_ms``/``close_lag_ms`` final, as the log holds them after :meth:`LiveLog.amend_last`).
 
     ``tick`` and ``in_hand`` are clock values (the tick's start, the candles in hand); ``closes``
     holds each candle's close on the same clock (it may lie before ``tick``: a backfilled candle)."""
@@ -66,7 +66,6 @@ def process_candles(
     outputs.end_batch()  # e.g. one summary for the backfilled candles' notifications
     log.append(rows, engine.model_key, outputs.snapshots())
     persisted = clock()
-    log.amend_last(
-        {"latency_ms": (persisted - in_hand) * 1000, "close_lag_ms": ((persisted - closes) * 1000).to_list()}
-    )
-    return rows
+    latency_ms, close_lag_ms = (persisted - in_hand) * 1000, ((persisted - closes) * 1000).cast(pl.Float64)
+    log.amend_last({"latency_ms": latency_ms, "close_lag_ms": close_lag_ms.to_list()})
+    return rows.with_columns(latency_ms=pl.lit(latency_ms), close_lag_ms=close_lag_ms.alias("close_lag_ms"))
