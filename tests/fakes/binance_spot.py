@@ -185,8 +185,9 @@ class SpotBook:
         if path == "/api/v3/order" and method == "DELETE":
             return self._cancel(p, now).report()
         if path == "/api/v3/openOrders":
+            symbol = p.get("symbol")
             return [o.report() for o in self.orders.values()
-                    if o.status in ("NEW", "PARTIALLY_FILLED") and o.symbol == p.get("symbol", o.symbol)]  # fmt: skip
+                    if o.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, o.symbol)]  # fmt: skip
         if path == "/api/v3/allOrders":
             return [o.report() for o in self.orders.values() if o.symbol == p.get("symbol")]
         if path == "/api/v3/myTrades":
@@ -259,7 +260,8 @@ class SpotBook:
         return order
 
     def _unlock(self, order: SpotOrder, qty: Decimal) -> None:
-        asset, amount = (order.symbol[-4:], order.price * qty) if order.side == "BUY" else (order.symbol[:-4], qty)
+        buy = order.side == "BUY"
+        asset, amount = (order.symbol[-4:], order.price * qty) if buy else (order.symbol[:-4], qty)
         self._locked[asset] -= amount
 
     def advance(self, now: int) -> None:
@@ -277,7 +279,8 @@ class SpotBook:
             touch = window["low"] if order.side == "BUY" else window["high"]
             hit = (touch <= float(order.price)) if order.side == "BUY" else (touch >= float(order.price))
             for ts_, volume in window.filter(hit).select("timestamp", "volume").iter_rows():
-                self._fill(order, Decimal(repr(float(volume))) * Decimal(repr(self.participation)), ts_ + 60_000)
+                share = Decimal(repr(float(volume))) * Decimal(repr(self.participation))
+                self._fill(order, share, ts_ + 60_000)
                 if order.status == "FILLED":
                     break
             order.matched_until = int(window["timestamp"][-1])
@@ -312,7 +315,8 @@ class SpotBook:
         filters = [
             {"filterType": "PRICE_FILTER", "minPrice": f["minPrice"], "maxPrice": f["maxPrice"],
              "tickSize": f["tickSize"]},
-            {"filterType": "LOT_SIZE", "minQty": f["minQty"], "maxQty": f["maxQty"], "stepSize": f["stepSize"]},
+            {"filterType": "LOT_SIZE", "minQty": f["minQty"], "maxQty": f["maxQty"],
+             "stepSize": f["stepSize"]},
             {"filterType": "NOTIONAL", "minNotional": f["minNotional"], "applyMinToMarket": True,
              "maxNotional": "9000000.00", "applyMaxToMarket": False, "avgPriceMins": 5},
         ]  # fmt: skip
