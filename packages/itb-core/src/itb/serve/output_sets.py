@@ -21,9 +21,10 @@ from itb.secret_refs import resolvers
 from itb.serve.messages import MessageSink
 from itb.serve.telegram import message_sink
 from itb.storage.store import Storage
+from itb.trade.factory import TradingMode
 
 #: Output kinds of the reference project not built in itb yet: skipped with a note.
-NOT_BUILT = ("diagram_notification_model", "trader_binance", "trader_mt5")
+NOT_BUILT = ("diagram_notification_model", "trader_mt5")
 
 
 @runtime_checkable
@@ -61,19 +62,20 @@ class ConfiguredOutputs:
                 self.sink.close()
 
 
-def configured_outputs(config: PipelineConfig) -> ConfiguredOutputs:
+def configured_outputs(config: PipelineConfig, trading: TradingMode | None = None) -> ConfiguredOutputs:
     """The outputs of ``config.output_sets`` (raises :class:`ConfigError` for an unknown kind or a
-    bad config section; what was built before the error, the message sink too, is closed)."""
+    bad config section; what was built before the error, the message sink too, is closed).
+    ``trading`` says whether ``--live`` was given and whether this is a replay (traders' mode)."""
     built = ConfiguredOutputs()
     try:
-        _build(config, built)
+        _build(config, built, trading or TradingMode())
     except BaseException:
         built.close()
         raise
     return built
 
 
-def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
+def _build(config: PipelineConfig, built: ConfiguredOutputs, trading: TradingMode) -> None:
     registry = output_registry()
     context: OutputContext | None = None
     for i, oset in enumerate(config.output_sets):
@@ -98,5 +100,5 @@ def _build(config: PipelineConfig, built: ConfiguredOutputs) -> None:
         if context is None:  # one sink per symbol, made only when an output needs it
             storage = Storage(config.data_root)
             built.sink = message_sink(config, storage, resolvers(secret_resolvers()))
-            context = OutputContext(config.symbol, storage, config.simulate, built.sink)
+            context = OutputContext(config.symbol, storage, config.simulate, built.sink, config, trading)
         built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))
