@@ -13,9 +13,9 @@ python-binance ``AsyncClient`` talks to it unmodified. What the exchange checks 
   an order of the symbol (``-2010`` "Duplicate order sent."); unknown orders (``-2013``, ``-2011``).
 
 Fills (:meth:`SpotBook.advance`, run before every answer): each open limit order is matched against
-every candle that opened at or after the order was placed and has closed by "now" (each candle once
-per order): a buy fills when the candle's low reaches its price, a sell when the high does, at the
-order's price, for at most ``participation`` times the candle's volume (a small participation makes
+every candle that closed after the order was placed and by "now" (each candle once per order; the
+candle the order was placed in counts whole): a buy fills when the candle's low reaches its price,
+a sell when the high does, at the order's price, for at most ``participation`` times the candle's volume (a small participation makes
 partial fills). The commission (``commission`` of the traded amount) is charged in the asset
 received, as Binance does without BNB.
 
@@ -271,7 +271,8 @@ class SpotBook:
                 continue
             frame = self.klines[order.symbol]
             ts = frame["timestamp"].to_numpy()
-            lo = int(np.searchsorted(ts, max(order.placed_ms, order.matched_until + 1), side="left"))
+            first = max(order.placed_ms - 60_000 + 1, order.matched_until + 1)  # closing after placement
+            lo = int(np.searchsorted(ts, first, side="left"))
             hi = int(np.searchsorted(ts, now - 60_000, side="right"))  # closed by now
             if hi <= lo:
                 continue
