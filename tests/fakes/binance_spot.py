@@ -15,9 +15,9 @@ python-binance ``AsyncClient`` talks to it unmodified. What the exchange checks 
 Fills (:meth:`SpotBook.advance`, run before every answer): each open limit order is matched against
 every candle that closed after the order was placed and by "now" (each candle once per order; the
 candle the order was placed in counts whole): a buy fills when the candle's low reaches its price,
-a sell when the high does, at the order's price, for at most ``participation`` times the candle's volume (a small participation makes
-partial fills). The commission (``commission`` of the traded amount) is charged in the asset
-received, as Binance does without BNB.
+a sell when the high does, at the order's price, for at most ``participation`` times the candle's
+volume (a small participation makes partial fills). The commission (``commission`` of the traded
+amount) is charged in the asset received, as Binance does without BNB.
 
 Faults (:meth:`SpotBook.add_fault`), for the next matching requests: ``timeout_after_accept`` (the
 order is placed, then the connection hangs for ``delay`` s before the answer), ``500``, ``-2010``,
