@@ -31,9 +31,14 @@ def _answer(ok: bool, reason: str) -> web.Response:
 
 
 async def start_health(
-    healthy: Callable[[], tuple[bool, str]], ready: Callable[[], bool], host: str, port: int
+    healthy: Callable[[], tuple[bool, str]],
+    ready: Callable[[], bool],
+    host: str,
+    port: int,
+    extra: Callable[[web.Application], None] | None = None,
 ) -> web.AppRunner:
-    """Serve the two endpoints until the returned runner is cleaned up."""
+    """Serve the two endpoints (and what ``extra`` adds: the traders' ``/status``, ``/stop``,
+    ``/resume``) until the returned runner is cleaned up."""
 
     async def healthz(_: web.Request) -> web.Response:
         return _answer(*healthy())
@@ -46,6 +51,8 @@ async def start_health(
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if extra is not None:
+        extra(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
