@@ -103,6 +103,7 @@ class BinanceTrader:
         self._loop = _LoopThread()
         self._lock: asyncio.Lock | None = None
         self._reconciled = False
+        self._dirty = False
         self._filters: SymbolFilters | None = None
         self._say(
             f"trader_binance {symbol}: {describe_mode(venue.mode)}", f"trade-start:{symbol}:{time.time()}"
@@ -114,6 +115,16 @@ class BinanceTrader:
         if self.state.last_candle is not None and timestamp <= self.state.last_candle:
             return  # delivered again after a restart: already acted on
         self._loop.run(self._locked(self._candle(row)))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The last candle acted on, persisted by the service with its live log (the journal is written
+        only when something changed)."""
+        return {"last_candle": self.state.last_candle}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        last = data.get("last_candle")
+        if isinstance(last, int) and (self.state.last_candle is None or last > self.state.last_candle):
+            self.state.last_candle = last
 
     def close(self) -> None:
         try:
@@ -154,6 +165,7 @@ class BinanceTrader:
                 self._reconciled = True
             if state.day != day:
                 state.day, state.orders_today, state.pnl_today = day, 0, Decimal(0)
+                self._dirty = True
             await self._refresh()
             if load_control(self.storage, self.symbol).state == "stopped":
                 await self._cancel_all("kill switch")
@@ -181,8 +193,10 @@ class BinanceTrader:
             self._halt(f"order state contradiction: {exc}", timestamp)
         finally:
             state.last_candle = timestamp
-            state.prune(timestamp)
-            save_state(self.storage, state)
+            if self._dirty:  # a candle that changed nothing is not written (its time is in the live log)
+                state.prune(timestamp)
+                save_state(self.storage, state)
+                self._dirty = False
 
     async def reconcile(self, filters: SymbolFilters) -> list[str]:
         """Align the journal with the exchange (the truth); returns the problems it could not explain
@@ -211,7 +225,10 @@ class BinanceTrader:
                 raise IllegalTransition(
                     f"order {order.client_id} ({order.status}) is unknown to the exchange"
                 )
-            self.state.replace(apply_report(order, report))
+            updated = apply_report(order, report)
+            if updated != order:
+                self.state.replace(updated)
+                self._dirty = True
             await self._book(self._find(order.client_id))
 
     async def _book(self, order: Order) -> None:
@@ -243,6 +260,7 @@ class BinanceTrader:
             raise IllegalTransition(f"order {order.client_id} vanished from the exchange while cancelled")
         updated = apply_report(self._find(order.client_id), report).model_copy(update={"note": reason})
         self.state.replace(updated)
+        self._dirty = True
         await self._book(self._find(order.client_id))
         log.info("%s: order %s cancelled (%s), %s of %s executed", self.symbol, order.client_id, reason,
                  updated.executed, updated.qty)  # fmt: skip
@@ -278,6 +296,7 @@ class BinanceTrader:
         except VenueError as exc:
             if exc.kind == "rejected":
                 state.replace(mark(order, OrderStatus.REJECTED, str(exc)))
+                self._dirty = True
                 self._say(f"trader_binance {self.symbol}: {intent.side} rejected: {exc}",
                           f"trade-rejected:{order.client_id}")  # fmt: skip
                 return
