@@ -233,8 +233,9 @@ class SimulatedVenue:
 
     def observe(self, row: Mapping[str, Any]) -> None:
         timestamp = int(row["timestamp"])
-        close = float(row["close"])
-        low, high = float(row.get("low") or close), float(row.get("high") or close)
+        close = row["close"]
+        # Exact decimals of the prices as printed (a float 66869.99 is not Decimal("66869.99")).
+        low, high = (Decimal(repr(float(row.get(k) or close))) for k in ("low", "high"))
         for cid, (order, report, placed) in list(self.orders.items()):
             if report.status.final or timestamp <= placed:
                 continue
