@@ -68,6 +68,7 @@ def built_trader(data: dict[str, Any], mode: TradingMode) -> BinanceTrader:
         ({"live": True}, False, None, "test-order"),  # live in the config, but no --live
         ({}, True, None, "test-order"),  # --live, but not live in the config
         ({"live": True}, False, {}, "simulated"),  # no credentials: nothing reaches the exchange
+        ({"live": True, "simulate_order_execution": True}, True, None, "simulated"),  # reference key
     ],
 )
 def test_without_both_flags_no_order_reaches_the_exchange(

@@ -1,5 +1,8 @@
 """``output_sets[].config`` of ``trader_binance``: the reference project's keys plus ``live``,
-``order_timeout_candles``, ``stop_loss`` and ``caps`` (quote-asset amounts, each optional)."""
+``order_timeout_candles``, ``stop_loss`` and ``caps`` (quote-asset amounts, each optional).
+
+The reference's ``no_trades_only_data_processing`` and ``simulate_order_execution`` are accepted (so a
+ported config serves) and can only make the trader safer: either set means simulated, never live."""
 
 from __future__ import annotations
 
@@ -47,6 +50,15 @@ class TraderBinanceConfig(BaseModel):
         description="Sell when a candle closes this fraction below the average entry price.",
     )  # fmt: skip
     caps: Caps = Field(default_factory=Caps)
+    no_trades_only_data_processing: bool = Field(
+        default=False, description="Reference key: true means no order reaches the exchange (simulated)."
+    )
+    simulate_order_execution: bool = Field(
+        default=False, description="Reference key: true means orders and fills are simulated."
+    )
+    test_order_before_submit: bool = Field(
+        default=False, description="Reference key: live orders are first sent to the test-order endpoint."
+    )
     simulated_quote: float = Field(
         default=1000.0, gt=0, description="Dry run without exchange balances: the simulated quote balance."
     )

@@ -35,7 +35,7 @@ class TradingMode:
 
 def choose_mode(config: TraderBinanceConfig, pipeline: PipelineConfig, mode: TradingMode) -> str:
     """``live``, ``test-order`` or ``simulated`` (pure)."""
-    if mode.replay:
+    if mode.replay or config.no_trades_only_data_processing or config.simulate_order_execution:
         return "simulated"
     if config.live and mode.live_flag:
         return "live"
@@ -64,7 +64,9 @@ def build_trader(
         key = resolve(pipeline.secrets[KEY_SECRET], table)
         secret = resolve(pipeline.secrets[SECRET_SECRET], table)
         api_url = resolve_endpoints(pipeline.download).api_url
-        exchange = BinanceVenue(pipeline.symbol, api_url, key, secret, TIMEOUT_S)
+        exchange = BinanceVenue(
+            pipeline.symbol, api_url, key, secret, TIMEOUT_S, config.test_order_before_submit
+        )
         venue = exchange if chosen == "live" else TestOrderVenue(exchange, quote, fee)
     simulate = pipeline.simulate
     return BinanceTrader(

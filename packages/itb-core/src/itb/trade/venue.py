@@ -58,8 +58,17 @@ class BinanceVenue:
 
     mode = "live"
 
-    def __init__(self, symbol: str, api_url: str, api_key: str, api_secret: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        api_url: str,
+        api_key: str,
+        api_secret: str,
+        timeout_s: float,
+        test_first: bool = False,
+    ) -> None:
         self.symbol = symbol
+        self.test_first = test_first
         self.api_url = api_url
         self._credentials = (api_key, api_secret)
         self.timeout_s = timeout_s
@@ -137,6 +146,8 @@ class BinanceVenue:
                 "newClientOrderId": order.client_id, "newOrderRespType": "RESULT"}  # fmt: skip
 
     async def place(self, order: Order) -> Report:
+        if self.test_first:
+            await self.test_order(order)
         params = self._params(order)
         answer = await self._call(f"POST order {order.client_id}", lambda: self.client.create_order(**params))
         return Report.from_binance(answer)
