@@ -250,3 +250,54 @@ def test_the_kill_switch_survives_a_restart_and_cancels_open_orders(
         restarted.close()
     assert len(fake.spot.placed()) == 2
     assert restarted.status()["state"] == "running"
+
+
+def test_an_insufficient_balance_answer_rejects_the_order_and_says_so(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    fake.spot.add_fault("-2010")
+    sink = ListSink()
+    trader = make_trader(fake, tmp_path, sink)
+    try:
+        deliver(trader, fake, START, buy=True)
+    finally:
+        trader.close()
+    assert fake.spot.placed() == []
+    state = load_state(Storage(str(tmp_path)), "BTCUSDT")
+    assert state is not None and [o.status for o in state.orders] == [OrderStatus.REJECTED]
+    assert "insufficient balance" in state.orders[0].note
+    assert any("BUY rejected" in t for t in sink.texts)
+
+
+def test_a_timestamp_refusal_resyncs_the_clock_and_places_the_order(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    fake.spot.add_fault("-1021")
+    trader = make_trader(fake, tmp_path)
+    try:
+        deliver(trader, fake, START, buy=True)
+    finally:
+        trader.close()
+    assert len(fake.spot.placed()) == 1
+    # The clock is read once per candle, and once more after the refusal.
+    assert len(fake.requests("/api/v3/time")) == 2
+
+
+def test_a_ban_skips_the_candle_and_the_next_one_reconciles_and_trades(
+    fake: FakeBinance, tmp_path: Path
+) -> None:
+    fake.spot.add_fault("418")
+    trader = make_trader(fake, tmp_path)
+    try:
+        deliver(trader, fake, START, buy=True)
+        assert fake.spot.placed() == []
+        deliver(trader, fake, START + 1, buy=True)
+    finally:
+        trader.close()
+    (order,) = fake.spot.placed()
+    state = load_state(Storage(str(tmp_path)), "BTCUSDT")
+    assert state is not None
+    first, second = state.orders
+    assert first.status == OrderStatus.REJECTED and first.note == "never reached the exchange"
+    assert second.client_id == order.client_id and second.candle_ms == int(KLINES["timestamp"][START + 1])
+    assert load_control(Storage(str(tmp_path)), "BTCUSDT").state == "running"
