@@ -301,3 +301,21 @@ def test_a_ban_skips_the_candle_and_the_next_one_reconciles_and_trades(
     assert first.status == OrderStatus.REJECTED and first.note == "never reached the exchange"
     assert second.client_id == order.client_id and second.candle_ms == int(KLINES["timestamp"][START + 1])
     assert load_control(Storage(str(tmp_path)), "BTCUSDT").state == "running"
+
+
+def test_a_fill_that_races_the_timeout_cancel_is_booked(fake: FakeBinance, tmp_path: Path) -> None:
+    trader = make_trader(fake, tmp_path, limit_price_adjustment=0.05, order_timeout_candles=1)
+    try:
+        deliver(trader, fake, START, buy=True)  # 5 % below the close: the candles never fill it
+        fake.spot.add_fault("fill_first", method="DELETE")
+        deliver(trader, fake, START + 1)  # the timeout's cancel finds the order filled
+    finally:
+        trader.close()
+    (order,) = fake.spot.placed()
+    assert order.status == "FILLED"
+    state = load_state(Storage(str(tmp_path)), "BTCUSDT")
+    assert state is not None
+    assert state.orders[0].status == OrderStatus.FILLED and state.orders[0].note == "timeout"
+    assert state.held_base == order.qty * Decimal("0.999")
+    assert (state.base, state.quote) == balances(fake)
+    assert load_control(Storage(str(tmp_path)), "BTCUSDT").state == "running"

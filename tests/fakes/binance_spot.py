@@ -21,7 +21,8 @@ amount) is charged in the asset received, as Binance does without BNB.
 
 Faults (:meth:`SpotBook.add_fault`), for the next matching requests: ``timeout_after_accept`` (the
 order is placed, then the connection hangs for ``delay`` s before the answer), ``500``, ``-2010``,
-``-1021`` and ``418`` (with Retry-After).
+``-1021``, ``418`` (with Retry-After) and ``fill_first`` (the order fills completely just before the
+request is handled: a cancel that loses the race).
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ class SpotBook:
             params = self.check_signed(query, body, headers, now)
             with self._lock:
                 self.advance(now)
+                if fault is not None and fault.kind == "fill_first":  # the race: filled as it is cancelled
+                    order = self._find(params, -2013, "Order does not exist.")
+                    self._fill(order, order.qty, now)
                 self.calls.append((method, path))
                 answer = self._route(method, path, params, now)
         except ApiError as exc:
