@@ -36,7 +36,7 @@ def test_a_replay_shows_the_orders_it_would_place(tmp_path: Path) -> None:
                env={"ITB_FSYNC": "0"})  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "DRY RUN: orders and fills simulated" in done.stdout
-    state = load_state(Storage(str(tmp_path / "data")), "BTCUSDT")
+    state = load_state(Storage(str(tmp_path / "data")), "BTCUSDT", live=False)
     assert state is not None and state.orders and state.mode == "simulated"
     rows = pl.read_parquet(tmp_path / "data/live/BTCUSDT/2024-03-25.parquet")
     for order in state.orders:

@@ -32,6 +32,7 @@ def trade_command(args: argparse.Namespace) -> int:
             else:
                 control = Control(state="running", by="cli", at_ms=now)
             save_control(storage, symbol, control)
-        status = trade_status(symbol, load_state(storage, symbol), load_control(storage, symbol))
+        state = load_state(storage, symbol, live=True) or load_state(storage, symbol, live=False)
+        status = trade_status(symbol, state, load_control(storage, symbol))
         print(json.dumps(status) if args.json else "\n".join(status_lines(status)))
     return 0

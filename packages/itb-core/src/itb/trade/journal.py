@@ -1,9 +1,9 @@
 """The trader's state in the data root, as atomic JSON files through itb's storage:
 
-- ``trade/<SYMBOL>/journal.json``: every order of the last :data:`KEEP_DAYS` days with its state,
-  the position (base held, its cost), the balances as the trader believes them, today's order count
-  and realised PnL, the mode. Written before an order is sent (state ``pending``) and after every
-  change the exchange reports.
+- ``trade/<SYMBOL>/journal.json`` (``journal-dry-run.json`` for a dry run): every order of the last
+  :data:`KEEP_DAYS` days with its state, the position (base held, its cost), the balances as the
+  trader believes them, today's order count and realised PnL, the mode. Written before an order is
+  sent (state ``pending``) and after every change the exchange reports.
 - ``trade/<SYMBOL>/control.json``: the kill switch (``running`` / ``stopped``, why, by whom), written
   by ``itb trade stop|resume``, ``/stop`` and ``/resume`` and read by the service every candle.
 
@@ -74,13 +74,19 @@ def trade_dir(symbol: str) -> str:
     return f"trade/{symbol}"
 
 
-def load_state(storage: Storage, symbol: str) -> TradeState | None:
-    name = f"{trade_dir(symbol)}/journal.json"
+def journal_name(symbol: str, live: bool) -> str:
+    """Live orders and dry runs keep separate journals: a replay or a dry run on the production data
+    root never touches what the live trader knows about its real orders and balances."""
+    return f"{trade_dir(symbol)}/{'journal' if live else 'journal-dry-run'}.json"
+
+
+def load_state(storage: Storage, symbol: str, live: bool = True) -> TradeState | None:
+    name = journal_name(symbol, live)
     return TradeState.model_validate(storage.read_json(name)) if storage.exists(name) else None
 
 
 def save_state(storage: Storage, state: TradeState) -> None:
-    storage.write_json(f"{trade_dir(state.symbol)}/journal.json", state.model_dump(mode="json"))
+    storage.write_json(journal_name(state.symbol, state.mode == "live"), state.model_dump(mode="json"))
 
 
 def load_control(storage: Storage, symbol: str) -> Control:

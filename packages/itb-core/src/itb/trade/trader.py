@@ -96,14 +96,16 @@ class BinanceTrader:
         self.sink = sink
         self.freq_ms = freq_ms
         self.buy_column, self.sell_column = buy_column, sell_column
-        self.state = load_state(storage, symbol) or TradeState(symbol=symbol)
-        self.state.mode = venue.mode
+        live = venue.mode == "live"
+        self.state = load_state(storage, symbol, live) or TradeState(symbol=symbol, mode=venue.mode)
+        self.state.mode = venue.mode  # test-order and simulated share the dry-run journal
         if isinstance(venue, SimulatedVenue) and self.state.quote is not None:
             venue.restore(self.state)
         self._loop = _LoopThread()
         self._lock: asyncio.Lock | None = None
         self._reconciled = False
         self._dirty = False
+        self._failing = False
         self._filters: SymbolFilters | None = None
         self._say(
             f"trader_binance {symbol}: {describe_mode(venue.mode)}", f"trade-start:{symbol}:{time.time()}"
@@ -161,8 +163,13 @@ class BinanceTrader:
             day = utc_day(timestamp)
             filters = self._filters = await self.venue.prepare(day)
             if not self._reconciled:
-                await self.reconcile(filters)
+                problems = await self.reconcile(filters)
                 self._reconciled = True
+                if self._failing:  # one message per outage: its start and its end
+                    after = "; ".join(problems) or "nothing unexplained"
+                    self._say(f"trader_binance {self.symbol}: exchange reachable again, reconciled ({after})",
+                              f"trade-back:{self.symbol}:{timestamp}")  # fmt: skip
+                    self._failing = False
             if state.day != day:
                 state.day, state.orders_today, state.pnl_today = day, 0, Decimal(0)
                 self._dirty = True
@@ -187,8 +194,10 @@ class BinanceTrader:
             self._reconciled = False  # whatever happened, ask the exchange before the next order
             log.warning("%s %s: exchange error (%s): %s; reconciling on the next candle",
                         self.symbol, utc_minute(timestamp), exc.kind, exc)  # fmt: skip
-            self._say(f"trader_binance {self.symbol}: exchange error ({exc.kind}): {exc}",
-                      f"trade-error:{self.symbol}:{timestamp}")  # fmt: skip
+            if not self._failing:
+                self._say(f"trader_binance {self.symbol}: exchange error ({exc.kind}): {exc}",
+                          f"trade-error:{self.symbol}:{timestamp}")  # fmt: skip
+            self._failing = True
         except IllegalTransition as exc:
             self._halt(f"order state contradiction: {exc}", timestamp)
         finally:
