@@ -209,9 +209,13 @@ def test_outputs_registry_has_the_builtins_and_takes_plugin_kinds() -> None:
     def itb_outputs(registry: Any) -> None:
         registry.add(info)
 
-    assert [o.name for o in BUILTIN_OUTPUTS] == ["score_notification_model", "trader_simulation"]
+    assert [o.name for o in BUILTIN_OUTPUTS] == [
+        "score_notification_model",
+        "trader_simulation",
+        "trader_binance",
+    ]
     plain = collect_outputs(new_plugin_manager(entry_points=False))
-    assert list(plain) == ["score_notification_model", "trader_simulation"]
+    assert list(plain) == ["score_notification_model", "trader_simulation", "trader_binance"]
     assert plain.provider("score_notification_model") == "itb"
     registry = collect_outputs(new_plugin_manager(plugin_module("out_plugin", itb_outputs=itb_outputs)))
     found = registry.lookup("file")
