@@ -1,73 +1,29 @@
 """trader_binance against the fake exchange (tests/fakes/binance_spot.py) through the real
 python-binance AsyncClient: a buy/sell cycle, a partial fill then cancel, a timeout after the order
 was accepted, restarts (an open order, a fill while down, an unexplained balance), the caps, the kill
-switch across a restart, and dry run by default. The fake's clock is set candle by candle (no waits)."""
+switch across a restart, the order faults. The fake's clock is set candle by candle (no waits)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import polars as pl
 import pytest
 from itb.serve.messages import ListSink
 from itb.storage import Storage
-from itb.trade.config import TraderBinanceConfig
 from itb.trade.journal import Control, load_control, load_state, save_control
 from itb.trade.orders import OrderStatus
-from itb.trade.trader import BinanceTrader
-from itb.trade.venue import BinanceVenue
 
-from tests.conftest import SHARED_DATA
-from tests.fakes.binance_server import FakeBinance, load_klines
-from tests.fakes.binance_spot import SpotBook
-
-KLINES = load_klines(SHARED_DATA / "binance/spot/BTCUSDT-1m.parquet", "2024-01-02T00:00", "2024-01-02T04:00")
-MINUTE = 60_000
-
-
-def _cycle_start() -> int:
-    """Index i of a candle whose close the next low reaches (a buy at it fills), and two candles
-    later a close the next high reaches (a sell fills): found in the data, not assumed."""
-    k = KLINES
-    ok = (
-        (k["low"].shift(-1) <= k["close"])
-        & (k["high"].shift(-3) >= k["close"].shift(-2))
-        & (k["low"].shift(-3) > k["close"].shift(-2) * 0.99)  # no stop-loss noise
-    )
-    return int(pl.arg_where(ok.fill_null(False), eager=True)[5])
-
-
-START = _cycle_start()
+from tests.fakes.binance_server import FakeBinance
+from tests.trade_driver import KLINES, START, balances, deliver, make_trader, spot_exchange
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeBinance]:
-    server = FakeBinance({("spot", "BTCUSDT"): KLINES}, now_ms=int(KLINES["timestamp"][0])).start()
-    server.spot = SpotBook({"BTCUSDT": KLINES}, {"USDT": Decimal(1000), "BTC": Decimal(0)})
+    server = spot_exchange()
     yield server
     server.stop()
-
-
-def make_trader(
-    fake: FakeBinance, root: Path, sink: ListSink | None = None, timeout_s: float = 2.0, **config: Any
-) -> BinanceTrader:
-    venue = BinanceVenue("BTCUSDT", fake.url, "fake-key", "fake-secret", timeout_s)
-    settings = TraderBinanceConfig.model_validate({"live": True, **config})
-    return BinanceTrader(settings, "BTCUSDT", Storage(str(root)), venue, sink, MINUTE, "buy", "sell")
-
-
-def deliver(trader: BinanceTrader, fake: FakeBinance, i: int, buy: bool = False, sell: bool = False) -> None:
-    """Candle ``i`` closes (the fake's clock 1 s after its close) and its row reaches the trader."""
-    row = KLINES.row(i, named=True)
-    fake.now_ms = int(row["timestamp"]) + MINUTE + 1000
-    trader.send({**row, "buy": buy, "sell": sell})
-
-
-def balances(fake: FakeBinance) -> tuple[Decimal, Decimal]:
-    return fake.spot.balances["BTC"], fake.spot.balances["USDT"]
 
 
 def test_a_buy_and_a_sell_fill_and_the_journal_matches_the_exchange(

@@ -10,7 +10,6 @@ import json
 import re
 import socket
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,14 @@ from itb.trade.trader import BinanceTrader
 
 from tests.conftest import load_default_config, write_config
 from tests.fakes.binance_server import FakeBinance
-from tests.fakes.binance_spot import SpotBook
-from tests.test_trade_binance import KLINES, MINUTE, START, deliver, make_trader
+from tests.trade_driver import KLINES, MINUTE, START, deliver, make_trader, spot_exchange
 
 SECRETS = {"binance_api_key": "env:TEST_BINANCE_KEY", "binance_api_secret": "env:TEST_BINANCE_SECRET"}
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBinance]:
-    server = FakeBinance({("spot", "BTCUSDT"): KLINES}, now_ms=int(KLINES["timestamp"][0])).start()
-    server.spot = SpotBook({"BTCUSDT": KLINES}, {"USDT": Decimal(1000), "BTC": Decimal(0)})
+    server = spot_exchange()
     monkeypatch.setenv("ITB_BINANCE_API_URL", server.url)
     monkeypatch.setenv("TEST_BINANCE_KEY", "fake-key")
     monkeypatch.setenv("TEST_BINANCE_SECRET", "fake-secret")
