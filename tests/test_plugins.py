@@ -209,7 +209,12 @@ def test_outputs_registry_has_the_builtins_and_takes_plugin_kinds() -> None:
     def itb_outputs(registry: Any) -> None:
         registry.add(info)
 
-    builtins = ["score_notification_model", "diagram_notification_model", "trader_simulation"]
+    builtins = [
+        "score_notification_model",
+        "diagram_notification_model",
+        "trader_simulation",
+        "trader_binance",
+    ]
     assert [o.name for o in BUILTIN_OUTPUTS] == builtins
     plain = collect_outputs(new_plugin_manager(entry_points=False))
     assert list(plain) == builtins

@@ -37,6 +37,8 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import polars as pl
 
+from tests.fakes.binance_spot import PATHS as SPOT_PATHS
+
 COLUMNS = ["timestamp", "open", "high", "low", "close", "volume", "close_time", "quote_av", "trades",
            "tb_base_av", "tb_quote_av"]  # fmt: skip
 MAX_LIMIT = {"spot": 1000, "futures-um": 1500}
@@ -121,6 +123,8 @@ class FakeBinance:
     _server: ThreadingHTTPServer | None = None
     #: Live mode (:meth:`run_clock`): (real start, exchange ms at that start, speed).
     _clock: tuple[float, int, float] | None = None
+    #: The signed spot endpoints (:class:`tests.fakes.binance_spot.SpotBook`), when plugged in.
+    spot: Any = None
 
     # --- control -------------------------------------------------------------------------------
     def start(self) -> FakeBinance:
@@ -346,6 +350,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.binance
         parsed = urlparse(self.path)
         path = parsed.path
+        if fake.spot is not None and path in SPOT_PATHS:
+            self._spot("GET", parsed.query, "")
+            return
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         arrived = time.monotonic()
         fault = fake.take_fault(path)
@@ -353,6 +360,32 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             fake.log.append((self.path, status))
             fake.log_times.append(arrived)
+
+    def do_POST(self) -> None:
+        self._spot("POST", urlparse(self.path).query, self._body())
+
+    def do_DELETE(self) -> None:
+        self._spot("DELETE", urlparse(self.path).query, self._body())
+
+    def _body(self) -> str:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length).decode() if length else ""
+
+    def _spot(self, method: str, query: str, body: str) -> None:
+        """The signed spot endpoints, answered by :mod:`tests.fakes.binance_spot`."""
+        fake = self.binance
+        path = urlparse(self.path).path
+        if fake.spot is None or path not in SPOT_PATHS:
+            self._send(404, b'{"code": -1, "msg": "not found"}')
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, answer, hang = fake.spot.handle(method, path, query, body, headers, fake.now())
+        if hang:
+            time.sleep(hang)
+        extra = {"Retry-After": "1"} if status == 418 else {}
+        self._send(status, json.dumps(answer).encode(), {"Content-Type": "application/json", **extra})
+        with fake._lock:
+            fake.log.append((f"{method} {self.path}", status))
 
     def _answer(self, fake: FakeBinance, path: str, query: dict[str, str], fault: Fault | None) -> int:
         kind = fault.kind if fault else None

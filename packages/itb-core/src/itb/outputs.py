@@ -14,13 +14,13 @@ console) that every output of a symbol shares.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel
 
-from itb.config.models import SimulateConfig
+from itb.config.models import PipelineConfig, SimulateConfig
 from itb.plugins.manager import fill, plugin_manager
 from itb.plugins.registry import Registry
 from itb.serve.diagram_notification import DiagramConfig, DiagramNotifier
@@ -28,6 +28,9 @@ from itb.serve.messages import MessageSink
 from itb.serve.paper import PaperTrader, PaperTraderConfig
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
 from itb.storage.store import Storage
+from itb.trade.config import TraderBinanceConfig
+from itb.trade.factory import TradingMode, build_trader
+from itb.trade.trader import BinanceTrader
 
 if TYPE_CHECKING:
     import pluggy
@@ -56,6 +59,10 @@ class OutputContext:
     sink: MessageSink
     #: The candle length (ms): what a scheduled output counts its periods in.
     freq_ms: int
+    #: The whole single-symbol config (secrets references, freq, endpoints), for outputs that trade.
+    config: PipelineConfig | None = None
+    #: ``itb serve --live`` and whether this is a replay (a trader places real orders only live).
+    trading: TradingMode = field(default_factory=TradingMode)
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,12 @@ def _paper_trader(config: PaperTraderConfig, context: OutputContext) -> PaperTra
     return PaperTrader(config, context.symbol, context.storage, context.simulate, context.sink)
 
 
+def _binance_trader(config: TraderBinanceConfig, context: OutputContext) -> BinanceTrader:
+    if context.config is None:
+        raise ValueError("trader_binance needs the pipeline config in its OutputContext")
+    return build_trader(config, context.config, context.storage, context.sink, context.trading)
+
+
 #: Output kinds itb-core provides itself.
 BUILTIN_OUTPUTS: tuple[OutputInfo, ...] = (
     OutputInfo(
@@ -106,6 +119,14 @@ BUILTIN_OUTPUTS: tuple[OutputInfo, ...] = (
         _paper_trader,
         "paper trading: fills at the next candle's open with the configured fee and slippage, "
         "state in <data_root>/paper/<SYMBOL>/, a message per fill",
+        with_context=True,
+    ),
+    OutputInfo(
+        "trader_binance",
+        TraderBinanceConfig,
+        _binance_trader,
+        "limit orders on Binance spot: dry run unless `live: true` and `itb serve --live`; caps, "
+        "stop-loss, order timeouts, reconciliation; state and kill switch in <data_root>/trade/<SYMBOL>/",
         with_context=True,
     ),
 )

@@ -21,6 +21,7 @@ from itb import __version__
 from itb.errors import ConfigError, ItbError
 from itb.serve.arguments import add_serve_arguments
 from itb.threads import budget_from_env, set_default_thread_env
+from itb.trade.arguments import add_trade_arguments
 
 STAGE_NAMES = ["download", "merge", "features", "labels", "train", "candidate", "promote", "predict",
                "predict_rolling", "signals", "simulate"]  # fmt: skip
@@ -109,6 +110,7 @@ def _parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     add_serve_arguments(sub.add_parser("serve", help="replay klines through the live engine; audit its log"))
 
+    add_trade_arguments(sub.add_parser("trade", help="live trading: status, stop (kill switch), resume"))
     validate = sub.add_parser("validate", help="check a config (structure, generators, data files)")
     validate.add_argument("config")
 
@@ -212,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "promote":
             return _promote(args)
+        if args.command == "trade":
+            from itb.trade.cli import trade_command
+
+            return trade_command(args)
     except ItbError as exc:
         print(f"itb: error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -29,6 +29,11 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="live: seconds after a candle's close before asking the exchange for it (default 1)",
     )
     parser.add_argument(
+        "--live",
+        action="store_true",
+        help='live: let trader_binance outputs with "live": true place real orders (else a dry run)',
+    )
+    parser.add_argument(
         "--http",
         metavar="HOST:PORT",
         help="live: serve /healthz, /readyz and /metrics here (e.g. 127.0.0.1:8080)",

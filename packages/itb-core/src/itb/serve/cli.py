@@ -25,6 +25,7 @@ from itb.serve.replay import ReplayReport, replay_symbol
 from itb.serve.ticks import RowSink
 from itb.storage.store import Storage
 from itb.timefmt import utc_day, utc_minute
+from itb.trade.factory import TradingMode
 
 #: Differences printed per symbol (all are counted).
 SHOWN_DIFFERENCES = 20
@@ -98,7 +99,9 @@ def _serve(path: str, args: argparse.Namespace) -> int:
         raise ConfigError(f"--replay: TO ({args.replay[1]}) must be after FROM ({args.replay[0]})")
     for config in symbol_configs(load_config(path), args.data_root, args.symbols):
         sinks = [] if args.quiet or args.log_format == "json" else [ConsoleSignals(config.symbol)]
-        outputs = configured_outputs(config, _console(args))
+        outputs = configured_outputs(
+            config, _console(args), trading=TradingMode(live_flag=args.live, replay=True)
+        )
         for note in outputs.skipped:
             print(f"itb serve: {note}", file=sys.stderr)
         try:
@@ -124,7 +127,7 @@ def _live(path: str, args: argparse.Namespace) -> int:
         return [] if args.quiet or args.log_format == "json" else [ConsoleSignals(symbol)]
 
     def outputs(config: PipelineConfig) -> ConfiguredOutputs:
-        built = configured_outputs(config, _console(args))
+        built = configured_outputs(config, _console(args), trading=TradingMode(live_flag=args.live))
         for note in built.skipped:
             print(f"itb serve: {note}", file=sys.stderr)
         return built

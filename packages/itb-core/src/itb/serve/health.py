@@ -38,9 +38,11 @@ async def start_health(
     host: str,
     port: int,
     metrics: Callable[[], bytes] | None = None,
+    extra: Callable[[web.Application], None] | None = None,
 ) -> web.AppRunner:
-    """Serve the endpoints until the returned runner is cleaned up (``/metrics`` answers what
-    ``metrics`` returns, in the Prometheus text format)."""
+    """Serve the endpoints until the returned runner is cleaned up: ``/metrics`` answers what
+    ``metrics`` returns (the Prometheus text format), and ``extra`` adds routes (the traders'
+    ``/status``, ``/stop``, ``/resume``)."""
 
     async def healthz(_: web.Request) -> web.Response:
         return _answer(*healthy())
@@ -60,6 +62,8 @@ async def start_health(
             return web.Response(body=exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         app.router.add_get("/metrics", metrics_page)
+    if extra is not None:
+        extra(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:

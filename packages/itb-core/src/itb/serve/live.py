@@ -51,6 +51,8 @@ from itb.serve.output_sets import ConfiguredOutputs
 from itb.serve.ticks import RowSink, process_candles
 from itb.storage.store import Storage
 from itb.timefmt import iso_ms
+from itb.trade.http import trade_routes_for
+from itb.trade.trader import BinanceTrader
 
 log = logging.getLogger("itb.serve")
 events_log = logging.getLogger(EVENTS_LOGGER)
@@ -419,6 +421,8 @@ def run_live(
         raise ConfigError("itb serve: every served symbol needs the same freq")
     symbols = [LiveSymbol(c, sinks_for(c.symbol), outputs_for(c)) for c in configs]
     service = LiveService(symbols, endpoints, settings, configs[0].download.weight_limit)
+    traders = [out for s in symbols for _, out in s.outputs.outputs if isinstance(out, BinanceTrader)]
+    trading = trade_routes_for(configs[0], traders) if http is not None else None
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
@@ -428,7 +432,11 @@ def run_live(
             None
             if http is None
             else await start_health(
-                service.status.healthy, lambda: service.status.warm, *http, metrics=service.metrics.exposition
+                service.status.healthy,
+                lambda: service.status.warm,
+                *http,
+                metrics=service.metrics.exposition,
+                extra=trading,
             )
         )
         log.info("serving %s live from %s", ", ".join(c.symbol for c in configs), endpoints.api_url)

@@ -21,9 +21,10 @@ from itb.secret_refs import resolvers
 from itb.serve.messages import ConsoleFactory, MessageSink
 from itb.serve.telegram import message_sink
 from itb.storage.store import Storage
+from itb.trade.factory import TradingMode
 
 #: Output kinds of the reference project not built in itb yet: skipped with a note.
-NOT_BUILT = ("trader_binance", "trader_mt5")
+NOT_BUILT = ("trader_mt5",)
 
 
 @runtime_checkable
@@ -74,21 +75,25 @@ class ConfiguredOutputs:
                 self.sink.close()
 
 
-def configured_outputs(config: PipelineConfig, console: ConsoleFactory | None = None) -> ConfiguredOutputs:
+def configured_outputs(
+    config: PipelineConfig, console: ConsoleFactory | None = None, *, trading: TradingMode | None = None
+) -> ConfiguredOutputs:
     """The outputs of ``config.output_sets`` (raises :class:`ConfigError` for an unknown kind or a
     bad config section; what was built before the error, the message sink too, is closed).
     ``console`` makes the sink for the messages when no Telegram is configured (default: printed
-    lines)."""
+    lines); ``trading`` says whether ``--live`` was given and whether this is a replay (traders' mode)."""
     built = ConfiguredOutputs()
     try:
-        _build(config, built, console)
+        _build(config, built, console, trading or TradingMode())
     except BaseException:
         built.close()
         raise
     return built
 
 
-def _build(config: PipelineConfig, built: ConfiguredOutputs, console: ConsoleFactory | None) -> None:
+def _build(
+    config: PipelineConfig, built: ConfiguredOutputs, console: ConsoleFactory | None, trading: TradingMode
+) -> None:
     registry = output_registry()
     context: OutputContext | None = None
     for i, oset in enumerate(config.output_sets):
@@ -113,5 +118,7 @@ def _build(config: PipelineConfig, built: ConfiguredOutputs, console: ConsoleFac
         if context is None:  # one sink per symbol, made only when an output needs it
             storage = Storage(config.data_root)
             built.sink = message_sink(config, storage, resolvers(secret_resolvers()), console)
-            context = OutputContext(config.symbol, storage, config.simulate, built.sink, config.freq_ms)
+            context = OutputContext(
+                config.symbol, storage, config.simulate, built.sink, config.freq_ms, config, trading
+            )
         built.outputs.append((f"{i}:{oset.generator}", info.factory(settings, context)))

@@ -58,9 +58,10 @@ def process_candles(
         latency_ms=pl.lit(step_ms),
         close_lag_ms=((computed - closes) * 1000).cast(pl.Float64).alias("close_lag_ms"),
     )
-    opens = candles["open"].cast(pl.Float64).to_list()  # the paper trader fills at the next open
-    for row, open_ in zip(rows.iter_rows(named=True), opens, strict=True):  # outputs act per candle
-        delivered = {"symbol": symbol, "open": open_, **row}
+    # The paper trader fills at the next open; trader_binance's dry run fills limits on high/low.
+    prices = candles.select(pl.col("open", "high", "low").cast(pl.Float64)).iter_rows(named=True)
+    for row, candle in zip(rows.iter_rows(named=True), prices, strict=True):  # outputs act per candle
+        delivered = {"symbol": symbol, **candle, **row}
         for sink in (*sinks, *(out for _, out in outputs.outputs)):
             sink.send(delivered)
     outputs.end_batch()  # e.g. one summary for the backfilled candles' notifications
