@@ -13,12 +13,14 @@ import pytest
 from itb import datasets
 from itb.config.models import PipelineConfig, RollingConfig
 from itb.errors import ConfigError, DataError
+from itb.outputs import BUILTIN_OUTPUTS, OutputInfo
 from itb.serve.audit import batch_table
 from itb.serve.cli import symbol_configs
 from itb.serve.live_log import LiveLog
-from itb.serve.output_sets import configured_outputs
+from itb.serve.output_sets import check_requirements, configured_outputs
 from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier, band_of
 from itb.storage import Storage
+from pydantic import BaseModel
 
 from tests.conftest import load_default_config
 
@@ -98,12 +100,12 @@ def test_output_sets_are_validated_and_unknown_kinds_refused() -> None:
         config_with_outputs(
             [
                 {"generator": "score_notification_model", "config": BANDS},
-                {"generator": "trader_binance", "config": {}},
+                {"generator": "trader_mt5", "config": {}},
             ]
         )
     )
     assert [key for key, _ in built.outputs] == ["0:score_notification_model"]
-    assert built.skipped == ["output_sets[1]: trader_binance is not built in itb yet; skipped"]
+    assert built.skipped == ["output_sets[1]: trader_mt5 is not built in itb yet; skipped"]
     assert built.snapshots() == {"0:score_notification_model": {"side": None, "index": 0, "since_message": 0}}
 
     descending = {**BANDS, "positive_bands": list(reversed(BANDS["positive_bands"]))}
@@ -170,3 +172,18 @@ def test_an_unreadable_serve_state_names_its_file(tmp_path: Path) -> None:
     storage.write_text(datasets.live_state("BTCUSDT"), "{")
     with pytest.raises(DataError, match="not a serve state"):
         log.last_timestamp()
+
+
+def test_an_output_whose_optional_module_is_missing_is_a_config_error_with_the_install_hint() -> None:
+    info = OutputInfo(
+        "chart", BaseModel, lambda cfg: None, requires=(("itb_no_such_module", "pip install 'itb-core[x]'"),)
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_requirements(info, "output_sets[2].generator")
+    assert str(raised.value) == (
+        "output_sets[2].generator: chart needs itb_no_such_module, which is not installed: "
+        "pip install 'itb-core[x]'"
+    )
+    diagram = next(o for o in BUILTIN_OUTPUTS if o.name == "diagram_notification_model")
+    assert diagram.requires == (("matplotlib", "pip install 'itb-core[diagram]'"),)
+    check_requirements(diagram, "output_sets[0].generator")  # installed here: no error

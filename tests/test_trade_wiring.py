@@ -164,7 +164,7 @@ def test_http_stop_needs_the_token_and_cancels_open_orders(fake: FakeBinance, tm
 
     async def scenario() -> tuple[int, int, dict[str, Any], dict[str, Any]]:
         runner = await start_health(lambda: (True, ""), lambda: True, "127.0.0.1", port,
-                                    trade_routes([trader], "s3cret-token"))  # fmt: skip
+                                    extra=trade_routes([trader], "s3cret-token"))  # fmt: skip
         try:
             async with aiohttp.ClientSession() as http:
                 denied = await http.post(f"{base}/stop", headers={"Authorization": "Bearer wrong"})

@@ -75,6 +75,10 @@ class OutputInfo:
     description: str = ""
     #: Call ``factory(config, context)`` instead of ``factory(config)``.
     with_context: bool = False
+    #: Optional modules this output needs, each with the install hint that provides it
+    #: (``("matplotlib", "pip install 'itb-core[diagram]'")``): checked when the output is built,
+    #: so a config that uses it fails with exit 2 instead of an ImportError mid-tick.
+    requires: tuple[tuple[str, str], ...] = ()
 
 
 def _score_notifier(config: ScoreNotificationConfig, context: OutputContext) -> ScoreNotifier:
@@ -112,6 +116,7 @@ BUILTIN_OUTPUTS: tuple[OutputInfo, ...] = (
         "a PNG of the recent close, score and thresholds when a candle closes a `notification_freq` "
         "period (Telegram sendPhoto when its secrets are configured, else a file under the data root)",
         with_context=True,
+        requires=(("matplotlib", "pip install 'itb-core[diagram]'"),),
     ),
     OutputInfo(
         "trader_simulation",

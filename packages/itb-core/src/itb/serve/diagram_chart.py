@@ -18,9 +18,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.dates import DateFormatter
-from matplotlib.figure import Figure
 
 #: The columns :func:`resample` needs (``score`` is the score column renamed).
 BAR_COLUMNS = ("timestamp", "high", "low", "close", "score")
@@ -54,6 +51,12 @@ def resample(rows: pl.DataFrame, every_ms: int, nrows: int | None) -> pl.DataFra
 def render_png(bars: pl.DataFrame, title: str, thresholds: Sequence[float], *, dpi: int = 100) -> bytes:
     """A PNG of ``bars`` (from :func:`resample`): price on the left axis, score and its thresholds
     on the right one. The figure is built, saved to bytes and cleared; nothing outlives the call."""
+    # matplotlib is the optional `diagram` extra (the batch pipeline does not need it); the output
+    # registry checks it is installed before this output is built.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.dates import DateFormatter
+    from matplotlib.figure import Figure
+
     when = bars["timestamp"].cast(pl.Datetime("ms")).to_numpy()  # UTC, naive: the axis formats it
     fig = Figure(figsize=(12, 6), dpi=dpi)
     try:

@@ -37,6 +37,7 @@ async def start_health(
     ready: Callable[[], bool],
     host: str,
     port: int,
+    *,
     metrics: Callable[[], bytes] | None = None,
     extra: Callable[[web.Application], None] | None = None,
 ) -> web.AppRunner:

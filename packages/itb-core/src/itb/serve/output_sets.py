@@ -8,6 +8,7 @@ ported config still serves.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
-from itb.outputs import Output, OutputContext, output_registry
+from itb.outputs import Output, OutputContext, OutputInfo, output_registry
 from itb.plugins.manager import secret_resolvers
 from itb.secret_refs import resolvers
 from itb.serve.messages import ConsoleFactory, MessageSink
@@ -75,6 +76,14 @@ class ConfiguredOutputs:
                 self.sink.close()
 
 
+def check_requirements(info: OutputInfo, where: str) -> None:
+    """Raise :class:`ConfigError` (at ``where``) naming the first optional module ``info`` needs that
+    is not installed, with its install hint."""
+    for module, hint in info.requires:
+        if importlib.util.find_spec(module) is None:
+            raise ConfigError(f"{where}: {info.name} needs {module}, which is not installed: {hint}")
+
+
 def configured_outputs(
     config: PipelineConfig, console: ConsoleFactory | None = None, *, trading: TradingMode | None = None
 ) -> ConfiguredOutputs:
@@ -112,6 +121,7 @@ def _build(
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise ConfigError(f"output_sets[{i}].config.{where}: {first['msg']}") from None
+        check_requirements(info, f"output_sets[{i}].generator")
         if not info.with_context:
             built.outputs.append((f"{i}:{oset.generator}", info.factory(settings)))
             continue
