@@ -332,7 +332,12 @@ class LiveService:
             fetches = [a for a in answers if isinstance(a, Fetched)]
             outcomes = []
             for sym, fetched in zip(self.symbols, fetches, strict=True):
-                out = sym.process(fetched, now_ms, now_clock, s.clock_speed, self.clock)
+                # In a worker thread: the event loop keeps answering /healthz, /metrics and the
+                # traders' /stop while a symbol computes or its outputs talk to the exchange or
+                # Telegram. Ticks still never overlap: the next one starts after this await.
+                out = await asyncio.to_thread(
+                    sym.process, fetched, now_ms, now_clock, s.clock_speed, self.clock
+                )
                 if out.rows is not None:  # logged: counted and logged as events right away
                     self.metrics.observe_rows(out.symbol, out.rows, sym.engine.model_key)
                     log_candles(events_log, out.symbol, out.rows)
