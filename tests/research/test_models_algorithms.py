@@ -5,6 +5,8 @@ label x algorithm into ``<label>_<algorithm>`` with metrics in the manifest and 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +115,35 @@ def test_the_lightgbm_parameter_list_is_the_installed_lightgbms() -> None:
 
     aliases = _ConfigAliases._get_all_param_aliases()
     assert {name for main, others in aliases.items() for name in (main, *others)} == LIGHTGBM_PARAMETERS
+
+
+def test_the_scikit_learn_parameter_lists_are_the_installed_versions() -> None:
+    """``lc`` and ``svc`` params are checked against lists kept in itb (importing scikit-learn costs
+    about 1.6 s per ``itb run``); they must be what the installed scikit-learn accepts."""
+    from itb.models.sklearn_params import LOGISTIC_REGRESSION_PARAMETERS, SVC_PARAMETERS
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
+    assert set(LogisticRegression().get_params()) == LOGISTIC_REGRESSION_PARAMETERS
+    assert set(SVC().get_params()) == SVC_PARAMETERS
+
+
+def test_checking_a_config_does_not_import_scikit_learn_unless_a_name_is_unknown() -> None:
+    code = (
+        "import sys, itb\n"
+        "from itb.config.validate import check_algorithm_params\n"
+        "from itb.config.models import PipelineConfig\n"
+        "config = PipelineConfig.model_validate({**itb.default_config().model_dump(), 'train': {\n"
+        "  'labels': ['high_10'], 'algorithms': [\n"
+        "    {'name': 'lc', 'algo': 'lc', 'params': {'C': 1.0, 'max_iter': 50}},\n"
+        "    {'name': 's', 'algo': 'svc', 'params': {'kernel': 'rbf'}}]}})\n"
+        "assert check_algorithm_params(config) == []\n"
+        "assert 'sklearn' not in sys.modules, 'known names need no import'\n"
+        "bad = config.model_copy(deep=True)\n"
+        "bad.train.algorithms[0].params['max_iterations'] = 5\n"
+        "print(check_algorithm_params(bad))\n"
+        "assert 'sklearn' in sys.modules, 'an unknown name is asked of the installed version'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "train.algorithms[0].params.max_iterations: not a parameter of scikit-learn's" in result.stdout

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from itb.config.models import Algorithm, PipelineConfig
 from itb.errors import ItbError
+from itb.models.sklearn_params import LOGISTIC_REGRESSION_PARAMETERS, SVC_PARAMETERS
 from itb.storage.sources import SourceNotFound, resolve_source
 from itb.storage.url import check_data_root, filesystem
 
@@ -115,20 +116,19 @@ def _lightgbm_parameters() -> set[str] | None:
     return set(LIGHTGBM_PARAMETERS)
 
 
-def _logistic_parameters() -> set[str] | None:
+def _installed_sklearn_parameters(algo: str) -> set[str] | None:
+    """The installed scikit-learn's parameters of ``algo``'s estimator (None when it is not
+    installed: the train stage says so itself). Only asked about names the lists below lack."""
     try:
+        if algo == "svc":
+            from sklearn.svm import SVC
+
+            return set(SVC().get_params())
         from sklearn.linear_model import LogisticRegression
-    except ImportError:  # the optional extra is not installed: the train stage says so itself
-        return None
-    return set(LogisticRegression().get_params())
 
-
-def _svc_parameters() -> set[str] | None:
-    try:
-        from sklearn.svm import SVC
+        return set(LogisticRegression().get_params())
     except ImportError:
         return None
-    return set(SVC().get_params())
 
 
 def check_algorithm_params(config: PipelineConfig) -> list[str]:
@@ -142,9 +142,12 @@ def check_algorithm_params(config: PipelineConfig) -> list[str]:
         library = {"gb": "LightGBM", "lc": "scikit-learn's LogisticRegression", "svc": "scikit-learn's SVC"}[
             algorithm.algo
         ]
-        for key in algorithm.params:
-            if key not in names:
-                problems.append(f"train.algorithms[{i}].params.{key}: not a parameter of {library}")
+        unknown = [key for key in algorithm.params if key not in names]
+        if unknown and algorithm.algo in ("lc", "svc"):  # perhaps a newer scikit-learn's parameter
+            installed = _installed_sklearn_parameters(algorithm.algo)
+            unknown = [] if installed is None else [key for key in unknown if key not in installed]
+        for key in unknown:
+            problems.append(f"train.algorithms[{i}].params.{key}: not a parameter of {library}")
     return problems
 
 
@@ -154,9 +157,9 @@ def _known_params(algorithm: Algorithm, cache: dict[str, set[str] | None]) -> se
             found = _lightgbm_parameters()
             cache["gb"] = None if found is None else found | ITB_GB_PARAMS
         elif algorithm.algo == "svc":
-            cache["svc"] = _svc_parameters()
+            cache["svc"] = set(SVC_PARAMETERS)
         else:
-            cache["lc"] = _logistic_parameters()
+            cache["lc"] = set(LOGISTIC_REGRESSION_PARAMETERS)
     return cache[algorithm.algo]
 
 
