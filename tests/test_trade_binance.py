@@ -5,6 +5,7 @@ switch across a restart, the order faults. The fake's clock is set candle by can
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -239,23 +240,29 @@ def test_a_timestamp_refusal_resyncs_the_clock_and_places_the_order(
     assert len(fake.requests("/api/v3/time")) == 2
 
 
-def test_a_ban_skips_the_candle_and_the_next_one_reconciles_and_trades(
+def test_a_ban_is_waited_out_without_a_request_then_the_next_candle_reconciles_and_trades(
     fake: FakeBinance, tmp_path: Path
 ) -> None:
-    fake.spot.add_fault("418")
+    fake.spot.add_fault("418")  # the fake answers with Retry-After: 1
     trader = make_trader(fake, tmp_path)
     try:
         deliver(trader, fake, START, buy=True)
+        banned_at = time.monotonic()
         assert fake.spot.placed() == []
-        deliver(trader, fake, START + 1, buy=True)
+        requests = len(fake.requests())
+        deliver(trader, fake, START + 1, buy=True)  # within the ban: nothing may reach the exchange
+        assert time.monotonic() - banned_at < 1.0, "the test machine was too slow to check the ban"
+        assert len(fake.requests()) == requests and fake.spot.placed() == []
+        time.sleep(max(0.0, 1.05 - (time.monotonic() - banned_at)))
+        deliver(trader, fake, START + 2, buy=True)
     finally:
         trader.close()
     (order,) = fake.spot.placed()
     state = load_state(Storage(str(tmp_path)), "BTCUSDT")
     assert state is not None
-    first, second = state.orders
+    first, second = state.orders  # the candle inside the ban stopped before making an order
     assert first.status == OrderStatus.REJECTED and first.note == "never reached the exchange"
-    assert second.client_id == order.client_id and second.candle_ms == int(KLINES["timestamp"][START + 1])
+    assert second.client_id == order.client_id and second.candle_ms == int(KLINES["timestamp"][START + 2])
     assert load_control(Storage(str(tmp_path)), "BTCUSDT").state == "running"
 
 

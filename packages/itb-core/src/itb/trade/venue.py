@@ -29,6 +29,20 @@ VenueErrorKind = Literal["rejected", "missing", "clock", "unknown", "outage"]
 RECV_WINDOW_MS = 5000
 
 
+#: How long to keep quiet after a 418/429 that carries no usable Retry-After (s).
+DEFAULT_RETRY_AFTER_S = 60.0
+
+
+def retry_after_s(headers: Mapping[str, str] | None) -> float:
+    """The answer's ``Retry-After`` in seconds (:data:`DEFAULT_RETRY_AFTER_S` when missing or not a
+    number of seconds)."""
+    try:
+        value = float((headers or {}).get("Retry-After", ""))
+    except ValueError:
+        return DEFAULT_RETRY_AFTER_S
+    return value if value >= 0 else DEFAULT_RETRY_AFTER_S
+
+
 class VenueError(Exception):
     def __init__(self, kind: VenueErrorKind, message: str, code: int | None = None) -> None:
         super().__init__(message)
@@ -75,6 +89,9 @@ class BinanceVenue:
         self.filters: SymbolFilters | None = None
         self._filters_day: str | None = None
         self._client: Any = None
+        #: After a 418/429, no request before this (``time.monotonic()``): calling during a ban is
+        #: what makes Binance lengthen it.
+        self._quiet_until = 0.0
 
     @property
     def client(self) -> Any:
@@ -97,11 +114,20 @@ class BinanceVenue:
             BinanceRequestException,
         )
 
+        left = self._quiet_until - time.monotonic()
+        if left > 0:
+            raise VenueError(
+                "outage", f"{what}: not sent, waiting out the exchange's Retry-After ({left:.1f} s left)"
+            )
         try:
             return await asyncio.wait_for(fn(), self.timeout_s)
         except BinanceAPIException as exc:
             code, status = int(exc.code or 0), int(exc.status_code)
             message = f"{what}: HTTP {status} (code {code}: {exc.message})"
+            if status in (418, 429):
+                wait = retry_after_s(getattr(exc.response, "headers", None))
+                self._quiet_until = time.monotonic() + wait
+                message += f"; no request for {wait:g} s (Retry-After)"
             if code == -1021 and resync:
                 await self.sync_time()
                 return await self._call(what, fn, resync=False)
