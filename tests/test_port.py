@@ -12,7 +12,10 @@ from typing import Any
 import pytest
 from itb.cli.main import main
 from itb.config import jsonc, parse_config
+from itb.config.models import PipelineConfig
 from itb.port import port_config, port_text
+from itb.serve.output_sets import configured_outputs
+from itb.serve.score_notification import ScoreNotifier, band_of
 
 from tests.itb_reference import ITB_CODE, SAMPLE_1H, SAMPLE_1M, SAMPLE_MT5
 
@@ -208,3 +211,37 @@ def test_hyper_parameters_left_to_the_library_are_reported() -> None:
         and "objective" not in changed["algorithms[0].train"]
     )
     assert "algorithms[1].train" not in changed  # itb's other lc defaults are scikit-learn's
+
+
+@pytest.mark.parametrize(("sample", "unit"), [(SAMPLE_1M, 0.005), (SAMPLE_1H, 0.02)], ids=["1min", "1h"])
+def test_the_samples_outputs_come_over_and_build_for_itb_serve(
+    sample: Path,
+    unit: float,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    reference_package: Path,
+) -> None:
+    """The samples list their score bands from the highest edge down, as the reference's users do;
+    `itb serve` takes them as they are (with the reference's band meaning)."""
+    monkeypatch.syspath_prepend(str(reference_package))
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", "42")
+    out = tmp_path / "itb.jsonc"
+    code, _, err = run_port([str(sample), "-o", str(out)], capsys)
+    assert code == 0, err
+    data = {**jsonc.loads(out.read_text()), "data_root": str(tmp_path / "data")}
+    built = configured_outputs(PipelineConfig.model_validate(data))
+    try:
+        assert [key for key, _ in built.outputs] == [
+            "0:score_notification_model", "1:diagram_notification_model", "2:trader_simulation"
+        ]  # fmt: skip
+        assert built.skipped == []
+        scores = built.outputs[0][1]
+        assert isinstance(scores, ScoreNotifier)
+        # edges 1, 2, 3 units from 0 (1min) or 1, 2, 4 (1h), listed from the outside in
+        probes = [u * unit for u in (4.5, 2.5, 1.5, 0.5, -0.5, -1.5, -2.5, -4.5)]
+        assert [band_of(s, scores.config) for s in probes] == [3, 2, 1, 0, 0, -1, -2, -3]
+        assert scores.config.band(3).text == "BUY ZONE" and scores.config.band(-3).text == "SELL ZONE"
+    finally:
+        built.close()

@@ -57,7 +57,7 @@ def rows(scores: list[float | None], backfilled: list[bool]) -> list[dict[str, A
 def test_backfilled_notifications_collapse_into_one_summary_per_batch() -> None:
     config = ScoreNotificationConfig.model_validate({**BANDS, "positive_bands": [
         {"edge": 0.01, "text": "flat"}, {"edge": 1.0, "frequency": 2, "text": "up"}]})  # fmt: skip
-    scores: list[float | None] = [0.005, 0.02, 0.03, None, 0.04, -0.02, 0.005, 0.03, 0.03]
+    scores: list[float | None] = [0.005, 0.02, 1.5, None, 1.6, -0.02, 0.005, 0.03, 0.03]
     flags = [False, True, True, True, True, True, True, False, False]
     # the oracle: the same candles all live (band state and the live candles' messages must match)
     live = ListSink()
@@ -75,10 +75,10 @@ def test_backfilled_notifications_collapse_into_one_summary_per_batch() -> None:
     notifier.end_batch()
     assert notifier.state == whole.state
     summary = (
-        "BTCUSDT: 6 backfilled candles 2024-03-30 12:01 .. 12:06 UTC, 3 band change(s) "
-        "(12:01 ↑ up, 12:05 down, 12:06 flat); now score +0.005 flat"
+        "BTCUSDT: 6 backfilled candles 2024-03-30 12:01 .. 12:06 UTC, 4 band change(s) "
+        "(12:01 ↑ flat, 12:02 ↑ up, 12:05 flat, 12:06 ↓ neutral); now score +0.005"
     )  # crossing zero is no arrow (up and down at once), as in the live message
-    assert len(live.texts) == 5  # 12:01, 12:04 (every 2 in "up"), 12:05, 12:06, then 12:07 live
+    assert len(live.texts) == 5  # 12:01, 12:02, 12:05, 12:06, then 12:07 live
     assert caught_up.texts == [summary, live.texts[-1]]
     assert caught_up.keys[0] == f"score-backfill:BTCUSDT:{batch[1]['timestamp']}:{batch[6]['timestamp']}"
     # a batch whose candles would have said nothing sends nothing

@@ -50,34 +50,34 @@ def run(config: dict[str, Any], scores: list[float | None]) -> list[str]:
     return sent
 
 
-def test_band_of_follows_the_edges_and_keeps_the_last_band_for_scores_beyond_it() -> None:
+def test_an_edge_is_where_its_band_starts_and_below_every_edge_is_neutral() -> None:
     config = ScoreNotificationConfig.model_validate(BANDS)
-    assert band_of(0.01, config) == ("positive", 0)
-    assert band_of(0.02, config) == ("positive", 0)
-    assert band_of(0.03, config) == ("positive", 1)
-    assert band_of(0.9, config) == ("positive", 1)
-    assert band_of(0.0, config) == ("negative", 0)
-    assert band_of(-0.03, config) == ("negative", 1)
-    assert band_of(-0.9, config) == ("negative", 1)
+    assert [band_of(s, config) for s in (0.0, 0.01, 0.02, 0.03, 0.05, 0.9)] == [0, 0, 1, 1, 2, 2]
+    assert [band_of(s, config) for s in (-0.01, -0.02, -0.03, -0.05, -0.9)] == [0, 0, -1, -1, -2]
+    assert [config.band(n).text for n in (-2, -1, 0, 1, 2)] == ["sell zone", "flat-", "", "flat+", "buy zone"]
+    shuffled = {**BANDS, "positive_bands": BANDS["positive_bands"][::-1]}  # any order, as the reference
+    assert ScoreNotificationConfig.model_validate(shuffled) == config
 
 
 def test_messages_on_band_changes_and_every_frequency_candles_in_a_band() -> None:
-    scores: list[float | None] = [0.01, 0.015, 0.03, 0.04, None, 0.035, 0.04, 0.041, 0.01, -0.03]
+    scores: list[float | None] = [0.01, 0.015, 0.06, 0.07, None, 0.065, 0.07, 0.071, 0.03, 0.01, -0.03, 0.03]
     sent = run(BANDS, scores)
     assert sent == [
-        "2024-03-31 00:02 *>> BTCUSDT 70,002 score +0.030 ↑ buy zone*",  # up into the buy zone
+        "2024-03-31 00:02 *>> BTCUSDT 70,002 score +0.060 ↑ buy zone*",  # up from neutral into the buy zone
         # 00:03 and 00:05 stay in it (00:04 has no score); the third candle after the message repeats it
-        "2024-03-31 00:06 *>> BTCUSDT 70,006 score +0.040 buy zone*",
-        "2024-03-31 00:08 BTCUSDT 70,008 score +0.010 ↓ flat+",  # back down
-        "2024-03-31 00:09 << BTCUSDT 70,009 score -0.030 sell zone",  # crossed zero: a change, no arrow
+        "2024-03-31 00:06 *>> BTCUSDT 70,006 score +0.070 buy zone*",
+        "2024-03-31 00:08 BTCUSDT 70,008 score +0.030 ↓ flat+",  # down one band
+        "2024-03-31 00:09 BTCUSDT 70,009 score +0.010 ↓",  # down into the neutral zone: no sign or text
+        "2024-03-31 00:10 BTCUSDT 70,010 score -0.030 ↑ flat-",
+        "2024-03-31 00:11 BTCUSDT 70,011 score +0.030 flat+",  # -1 to +1: a change, no arrow
     ]
     quiet_down = run({**BANDS, "notify_band_dn": False}, scores)
-    assert [m[:16] for m in quiet_down] == ["2024-03-31 00:02", "2024-03-31 00:06", "2024-03-31 00:09"]
+    assert [m[11:16] for m in quiet_down] == ["00:02", "00:06", "00:10", "00:11"]
     assert run({**BANDS, "score_notification": False}, scores) == []
 
 
 def test_state_restored_after_a_restart_gives_the_same_messages() -> None:
-    scores: list[float | None] = [0.01, 0.03, 0.04, 0.045, 0.04, 0.01, -0.01, -0.06]
+    scores: list[float | None] = [0.01, 0.03, 0.06, 0.065, 0.06, 0.03, -0.01, -0.06]
     config = ScoreNotificationConfig.model_validate(BANDS)
     whole = run(BANDS, scores)
     sent: list[str] = []
@@ -88,7 +88,10 @@ def test_state_restored_after_a_restart_gives_the_same_messages() -> None:
     second.restore(first.snapshot())
     for row in rows(scores)[3:]:
         second.send(row)
-    assert sent == whole and len(whole) == 5  # up, repeat, down, across zero, up
+    assert sent == whole and len(whole) == 5  # up, up, down, down to neutral, up to the sell zone
+    older = ScoreNotifier(config, sent.append)  # a state saved before bands followed the reference
+    older.restore({"side": "positive", "index": 1, "since_message": 2})
+    assert older.snapshot() == {"band": None, "since_message": 0}
 
 
 def config_with_outputs(output_sets: list[dict[str, Any]]) -> PipelineConfig:
@@ -106,15 +109,18 @@ def test_output_sets_are_validated_and_unknown_kinds_refused() -> None:
     )
     assert [key for key, _ in built.outputs] == ["0:score_notification_model"]
     assert built.skipped == ["output_sets[1]: trader_mt5 is not built in itb yet; skipped"]
-    assert built.snapshots() == {"0:score_notification_model": {"side": None, "index": 0, "since_message": 0}}
+    assert built.snapshots() == {"0:score_notification_model": {"band": None, "since_message": 0}}
 
-    descending = {**BANDS, "positive_bands": list(reversed(BANDS["positive_bands"]))}
+    below_zero = {**BANDS, "positive_bands": [{"edge": -0.01}]}
     with pytest.raises(
-        ConfigError, match=r"output_sets\[0\]\.config\.: .*edges must be positive and ascending"
+        ConfigError, match=r"output_sets\[0\]\.config\.positive_bands: .*edges must be positive"
     ):
         configured_outputs(
-            config_with_outputs([{"generator": "score_notification_model", "config": descending}])
+            config_with_outputs([{"generator": "score_notification_model", "config": below_zero}])
         )
+    twice = {**BANDS, "negative_bands": [{"edge": -0.02}, {"edge": -0.02}]}
+    with pytest.raises(ConfigError, match=r"config\.negative_bands: .*two bands with the same edge"):
+        configured_outputs(config_with_outputs([{"generator": "score_notification_model", "config": twice}]))
     typo = {**BANDS, "positive_band": []}
     with pytest.raises(ConfigError, match=r"output_sets\[0\]\.config\.positive_band: Extra inputs"):
         configured_outputs(config_with_outputs([{"generator": "score_notification_model", "config": typo}]))

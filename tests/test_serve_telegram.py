@@ -175,7 +175,7 @@ def test_score_messages_go_to_telegram_when_the_secrets_are_configured(
     built = configured_outputs(PipelineConfig.model_validate(data))
     assert isinstance(built.sink, TelegramSink)
     (_, notifier), *_ = built.outputs
-    for i, score in enumerate([0.01, 0.05, 0.01, -0.05]):
+    for i, score in enumerate([0.01, 1.5, 0.01, -1.5]):  # neutral, buy zone, neutral, sell zone
         notifier.send({"symbol": "BTCUSDT", "timestamp": 1_711_756_800_000 + i * 60_000, "close": 70_000.0,
                        "trade_score": score})  # fmt: skip
     built.close()

@@ -9,6 +9,7 @@ the difference to exactly the documented rows instead of skipping them.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import os
 import sys
@@ -21,9 +22,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
+from itb.config import jsonc
 from itb.config.models import Algorithm
 from itb.generators import generate
 from itb.models.trained import fit_model
+from itb.serve.score_notification import NEUTRAL, Band, ScoreNotificationConfig, band_of
+
+from tests.itb_reference import SAMPLE_1M
 
 REFERENCE = Path(os.environ.get("ITB_REFERENCE") or Path(__file__).parent / "itb_code")
 SOURCES = Path(__file__).parents[2] / "packages"
@@ -250,3 +255,30 @@ def test_svc_scores_as_the_reference_trains_and_predicts_it(reference: Any, scal
     algorithm = Algorithm.model_validate({"name": "svc", "algo": "svc", **model_config})
     ours = fit_model("up_svc", algorithm, ["a", "b", "c"], x, y, seed=7, threads=1)
     assert ours.predict(test) == pytest.approx(expected, abs=1e-9)
+
+
+def reference_function(path: Path, name: str) -> Any:
+    """One top-level function of a reference module, compiled from its file alone (the module's own
+    imports pull in the reference's whole service)."""
+    tree = ast.parse(path.read_text())
+    (node,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
+    namespace: dict[str, Any] = {}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), namespace)
+    return namespace[name]
+
+
+def test_score_bands_are_the_reference_bands_in_any_order() -> None:
+    find_score_band = reference_function(REFERENCE / "outputs" / "notifier_scores.py", "_find_score_band")
+    sample = jsonc.loads(SAMPLE_1M.read_text())
+    (scores_set,) = [s for s in sample["output_sets"] if s["generator"] == "score_notification_model"]
+    bands = scores_set["config"]
+    grid = np.concatenate([np.linspace(-0.03, 0.03, 601), [b["edge"] for b in
+                          bands["positive_bands"] + bands["negative_bands"]]])  # fmt: skip
+    for order in (lambda x: x, lambda x: list(reversed(x)), lambda x: x[1:] + x[:1]):
+        shuffled = {**bands, "positive_bands": order(bands["positive_bands"]),
+                    "negative_bands": order(bands["negative_bands"])}  # fmt: skip
+        config = ScoreNotificationConfig.model_validate(shuffled)
+        for score in grid:
+            number, band = find_score_band(float(score), shuffled)
+            assert band_of(float(score), config) == number, score
+            assert config.band(number) == (NEUTRAL if band is None else Band.model_validate(band))

@@ -1,19 +1,24 @@
 """``score_notification_model``: a message when a score moves into another band, and every
 ``frequency`` candles while it stays in one (the reference project's output, with its config keys).
 
-Config (``output_sets[].config``)::
+Config (``output_sets[].config``), the reference project's keys and meaning::
 
     {"score_column_names": ["trade_score"],          # the first one decides the band
      "notify_band_up": true, "notify_band_dn": true,  # on moving to a band farther from / nearer to 0
-     "positive_bands": [{"edge": 0.02, "frequency": 60, "sign": "", "text": "neutral"},
-                        {"edge": 0.05, "frequency": 10, "sign": "+", "text": "buy zone", "bold": true}],
-     "negative_bands": [{"edge": -0.02, ...}, {"edge": -0.05, ...}]}
+     "positive_bands": [{"edge": 0.015, "frequency": 2, "sign": "+", "text": "BUY ZONE", "bold": true},
+                        {"edge": 0.005, "frequency": 10, "text": "weak"}],
+     "negative_bands": [{"edge": -0.005, ...}, {"edge": -0.015, ...}]}
 
-A score ``s > 0`` is in the first positive band with ``s <= edge`` (edges ascending), ``s <= 0`` in
-the first negative band with ``s >= edge`` (edges descending); a score beyond the last edge is in
-the last band. A band's index grows with the score's distance from 0: moving to a higher index is
-*up*, to a lower one *down*; crossing zero counts as a change in both senses. A null score sends
-nothing and keeps the state. The state (band and candles since the last message) is a small
+An edge is where its band *starts*, as in the reference: a score at or above ``k`` positive edges is
+in positive band ``k`` (the band of the highest edge it reaches); otherwise a score below ``k``
+negative edges is in negative band ``-k`` (the band of the lowest edge it is under); a score that
+reaches no edge is in the neutral zone, band 0, which has no sign, text or frequency. Bands may be
+listed in any order. A band number farther from 0 is *up*, nearer is *down*; where the reference
+sees no change when the score jumps from band ``+k`` to ``-k`` (its test compares absolute values),
+itb counts it as a change in both senses. ``frequency`` repeats the message every that many candles
+in the band since its last message (the reference fires when the close time's minute is a multiple
+of it, which never repeats for 60 or more and depends on the clock, not the band). A null score
+sends nothing and keeps the state. The state (band and candles since the last message) is a small
 record the service persists after every candle (:meth:`ScoreNotifier.snapshot` /
 :meth:`ScoreNotifier.restore`), so a restart does not repeat or lose a band change.
 
@@ -34,9 +39,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from itb.serve.messages import ConsoleSink, MessageSink
 from itb.timefmt import utc_minute
@@ -46,7 +51,7 @@ class Band(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     edge: float = Field(
-        description="Outer bound of the band (positive bands: s <= edge; negative: s >= edge)."
+        description="Where the band starts (positive bands: score >= edge; negative: score < edge)."
     )
     frequency: int | None = Field(
         default=None, ge=1, description="Repeat the message every this many candles while in the band."
@@ -54,6 +59,10 @@ class Band(BaseModel):
     sign: str = ""
     bold: bool = False
     text: str = ""
+
+
+#: The zone no band covers (band 0): a message there has no sign or text, and never repeats.
+NEUTRAL = Band(edge=0.0)
 
 
 class ScoreNotificationConfig(BaseModel):
@@ -66,17 +75,41 @@ class ScoreNotificationConfig(BaseModel):
     positive_bands: list[Band] = Field(default_factory=list)
     negative_bands: list[Band] = Field(default_factory=list)
 
+    @field_validator("positive_bands")
+    @classmethod
+    def _positive(cls, bands: list[Band]) -> list[Band]:
+        """Any order is accepted (the reference sorts them too); kept from 0 outwards."""
+        if any(b.edge <= 0 for b in bands):
+            raise ValueError("edges must be positive")
+        return _sorted_outwards(bands, reverse=False)
+
+    @field_validator("negative_bands")
+    @classmethod
+    def _negative(cls, bands: list[Band]) -> list[Band]:
+        if any(b.edge > 0 for b in bands):
+            raise ValueError("edges must be <= 0")
+        return _sorted_outwards(bands, reverse=True)
+
     @model_validator(mode="after")
-    def _ordered(self) -> ScoreNotificationConfig:
-        up = [b.edge for b in self.positive_bands]
-        down = [b.edge for b in self.negative_bands]
-        if up != sorted(up) or any(e <= 0 for e in up):
-            raise ValueError("positive_bands: edges must be positive and ascending")
-        if down != sorted(down, reverse=True) or any(e > 0 for e in down):
-            raise ValueError("negative_bands: edges must be <= 0 and descending")
-        if not up and not down:
+    def _some(self) -> ScoreNotificationConfig:
+        if not self.positive_bands and not self.negative_bands:
             raise ValueError("give positive_bands or negative_bands")
         return self
+
+    def band(self, number: int) -> Band:
+        """The band of a band number (:func:`band_of`); :data:`NEUTRAL` for 0."""
+        if number > 0:
+            return self.positive_bands[number - 1]
+        if number < 0:
+            return self.negative_bands[-number - 1]
+        return NEUTRAL
+
+
+def _sorted_outwards(bands: list[Band], reverse: bool) -> list[Band]:
+    ordered = sorted(bands, key=lambda b: b.edge, reverse=reverse)
+    if len({b.edge for b in ordered}) != len(ordered):
+        raise ValueError("two bands with the same edge")
+    return ordered
 
 
 class BandState(BaseModel):
@@ -84,22 +117,28 @@ class BandState(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    side: Literal["positive", "negative"] | None = None
-    index: int = 0
+    #: The band number of the last scored candle (:func:`band_of`); None before the first one.
+    band: int | None = None
     #: Candles in this band since its last message.
     since_message: int = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _older_layout(cls, data: Any) -> Any:
+        """A state saved before bands followed the reference (``side``/``index``) meant other
+        bands: start from no band rather than guess (the next candle sets it, without a message)."""
+        if isinstance(data, Mapping) and "side" in data:
+            return {}
+        return data
 
-def band_of(
-    score: float, config: ScoreNotificationConfig
-) -> tuple[Literal["positive", "negative"], int] | None:
-    """The side and index of the band ``score`` is in; None when that side has no bands."""
-    side: Literal["positive", "negative"] = "positive" if score > 0 else "negative"
-    bands = config.positive_bands if side == "positive" else config.negative_bands
-    if not bands:
-        return None
-    inside = (score <= b.edge if side == "positive" else score >= b.edge for b in bands)
-    return side, next((i for i, hit in enumerate(inside) if hit), len(bands) - 1)
+
+def band_of(score: float, config: ScoreNotificationConfig) -> int:
+    """The reference project's band number of ``score``: ``k`` when it is at or above ``k`` positive
+    edges, else ``-k`` when it is below ``k`` negative edges, else 0 (neutral)."""
+    up = sum(1 for b in config.positive_bands if score >= b.edge)
+    if up:
+        return up
+    return -sum(1 for b in config.negative_bands if score < b.edge)
 
 
 #: Band changes listed by name in a backfill summary (the rest are counted).
@@ -118,7 +157,7 @@ class BackfillDigest:
     collapsed: int = 0
     #: (open time, arrow, band text) of each band change.
     changes: list[tuple[int, str, str]] = field(default_factory=list)
-    #: The last candle's band and score.
+    #: The last scored candle's band and score.
     band: Band | None = None
     score: float | None = None
 
@@ -209,24 +248,21 @@ class ScoreNotifier:
         score = row.get(self.config.score_column_names[0])
         if not self.config.score_notification or score is None:
             return
-        found = band_of(float(score), self.config)
-        if found is None:
-            return
-        side, index = found
-        old = self.state
-        changed = old.side is not None and (old.side, old.index) != (side, index)
-        up = changed and (old.side != side or index > old.index)
-        down = changed and (old.side != side or index < old.index)
-        bands = self.config.positive_bands if side == "positive" else self.config.negative_bands
-        band = bands[index]
-        since = 0 if changed or old.side is None else old.since_message + 1
+        number = band_of(float(score), self.config)
+        old = self.state.band
+        changed = old is not None and number != old
+        flipped = changed and old is not None and number * old < 0
+        up = changed and (abs(number) > abs(old or 0) or flipped)
+        down = changed and (abs(number) < abs(old or 0) or flipped)
+        band = self.config.band(number)
+        since = 0 if changed or old is None else self.state.since_message + 1
         due = band.frequency is not None and since >= band.frequency
         notify = (self.config.notify_band_up and up) or (self.config.notify_band_dn and down) or due
         arrow = "↑" if up and not down else "↓" if down and not up else ""
         if backfilled:
             self.digest.band, self.digest.score = band, float(score)
             if changed:
-                self.digest.changes.append((int(row["timestamp"]), arrow, band.text))
+                self.digest.changes.append((int(row["timestamp"]), arrow, band.text or "neutral"))
         if notify:
             if backfilled:
                 self.digest.collapsed += 1
@@ -235,7 +271,7 @@ class ScoreNotifier:
                     self.message(row, band, arrow), f"score:{row.get('symbol', '')}:{row['timestamp']}"
                 )
             since = 0
-        self.state = BandState(side=side, index=index, since_message=since)
+        self.state = BandState(band=number, since_message=since)
 
     def end_batch(self) -> None:
         """Send the summary of the backfilled candles seen since the last batch (if any would have
