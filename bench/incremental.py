@@ -33,6 +33,8 @@ from typing import Any
 
 import polars as pl
 from itb import datasets
+from itb.runs.manifest import list_runs
+from itb.storage import Storage
 from polars.testing import assert_frame_equal
 
 BENCH = Path(__file__).resolve().parent
@@ -81,8 +83,8 @@ def run(config_path: Path, root: Path) -> dict[str, Any]:
     wall = time.perf_counter() - started
     if result.returncode != 0:
         raise SystemExit(f"bench: itb run failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    latest = sorted((root / "runs").iterdir())[-1]
-    manifest: dict[str, Any] = json.loads((latest / "manifest.json").read_text())
+    # the newest run by creation time (run ids only resolve seconds)
+    manifest: dict[str, Any] = list_runs(Storage(str(root)))[-1].model_dump(mode="json")
     manifest["_command_wall_s"] = round(wall, 3)
     return manifest
 

@@ -15,6 +15,8 @@ from itb import datasets
 from itb.config.models import Algorithm, GeneratorSet
 from itb.models.modelset import HASH_KEY, FeatureMismatch, ModelSet, feature_config_hash
 from itb.models.trained import fit_model
+from itb.runs.manifest import list_runs
+from itb.storage import Storage
 
 from tests.conftest import itb, write_config
 
@@ -87,7 +89,8 @@ def test_predict_refuses_features_of_a_changed_config(
     refused = itb("run", str(config), "--only", "predict")
     assert refused.returncode == 1
     assert "'close_SMA_60'" in refused.stderr and "'close_SMA_30'" in refused.stderr
-    manifest = json.loads(sorted((root / "runs").glob("*/manifest.json"))[-1].read_text())
+    # The newest run by creation time (run ids only resolve seconds: both runs may share one).
+    manifest = list_runs(Storage(str(root)))[-1].model_dump(mode="json")
     predict = manifest["stages"]["predict"]
     assert predict["status"] == "failed" and predict["exit_code"] == 1
     assert "trained on feature 'close_SMA_60'" in predict["error"]

@@ -13,7 +13,7 @@ import pytest
 from itb import datasets
 from itb.compute.walk_forward import make_plan
 from itb.config import parse_config
-from itb.runs.manifest import RunManifest
+from itb.runs.manifest import list_runs
 from itb.runs.runner import run_pipeline
 from itb.stages.rolling import predict_rolling_sequential
 from itb.storage.store import Storage
@@ -70,9 +70,7 @@ def test_no_model_saw_the_rows_it_predicted(rolling_run: tuple[dict[str, Any], P
         assert train_to + plan.horizon <= predict_from  # the last training label ends before prediction
         covered.extend(range(predict_from, predict_to))
     assert covered == list(range(plan.start, plan.rows))
-    manifest = RunManifest.model_validate_json(
-        sorted((root / "runs").glob("*/manifest.json"))[-1].read_text()
-    )
+    manifest = list_runs(Storage(str(root)))[-1]  # newest by creation time, not by second-resolution id
     stage = manifest.stages["predict_rolling"]
     assert stage.status == "succeeded" and list(stage.steps) == plan.step_ids()
     for k, info in enumerate(stage.steps.values()):
