@@ -382,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, answer, hang = fake.spot.handle(method, path, query, body, headers, fake.now())
         if hang:
             time.sleep(hang)
-        extra = {"Retry-After": "1"} if status == 418 else {}
+        extra = {"Retry-After": "2"} if status == 418 else {}
         self._send(status, json.dumps(answer).encode(), {"Content-Type": "application/json", **extra})
         with fake._lock:
             fake.log.append((f"{method} {self.path}", status))
