@@ -28,7 +28,7 @@ import polars as pl
 
 from itb.secret_refs import redact
 from itb.serve.live_log import TIMING_COLUMNS
-from itb.serve.messages import DIAGRAMS, photo_name
+from itb.serve.messages import keep_photo
 from itb.storage.store import Storage
 
 LogFormat = Literal["text", "json"]
@@ -144,11 +144,7 @@ class LogMessages:
         self.logger.info("%s", text, extra=event("message", key=key, text=text))
 
     def post_photo(self, png: bytes, caption: str, key: str) -> None:
-        where = None
-        if self.photos is not None:
-            name = f"{DIAGRAMS}/{photo_name(key)}"
-            self.photos.write_bytes(name, png)
-            where = self.photos.url(name)
+        where = keep_photo(self.photos, png, key) if self.photos is not None else None
         self.logger.info(
             "%s", caption, extra=event("message", key=key, text=caption, photo=where, photo_bytes=len(png))
         )

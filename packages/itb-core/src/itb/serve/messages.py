@@ -45,6 +45,13 @@ def photo_name(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", key).strip("-") + ".png"
 
 
+def keep_photo(photos: Storage, png: bytes, key: str) -> str:
+    """Write the picture of ``key`` under ``<data root>/live/diagrams/`` (atomically); its URL."""
+    name = f"{DIAGRAMS}/{photo_name(key)}"
+    photos.write_bytes(name, png)
+    return photos.url(name)
+
+
 class ConsoleSink:
     """Prints each message on its own line (stdout, flushed); pictures go to ``<photos>/live/diagrams/``."""
 
@@ -58,9 +65,7 @@ class ConsoleSink:
         if self.photos is None:
             print(f"{caption} (a {len(png)}-byte PNG, not kept: no data root to write it to)", flush=True)
             return
-        name = f"{DIAGRAMS}/{photo_name(key)}"
-        self.photos.write_bytes(name, png)
-        print(f"{caption} (diagram written to {self.photos.url(name)})", flush=True)
+        print(f"{caption} (diagram written to {keep_photo(self.photos, png, key)})", flush=True)
 
     def close(self) -> None:
         """Nothing to release."""
