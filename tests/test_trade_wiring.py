@@ -18,6 +18,7 @@ import pytest
 from itb.cli.main import main
 from itb.config.models import PipelineConfig
 from itb.errors import ConfigError
+from itb.secret_refs import redact
 from itb.serve.health import start_health
 from itb.serve.output_sets import configured_outputs
 from itb.storage import Storage
@@ -187,3 +188,18 @@ def test_http_stop_needs_the_token_and_cancels_open_orders(fake: FakeBinance, tm
     assert order.status == "CANCELED"
     assert stopped["traders"][0]["state"] == "stopped" and stopped["traders"][0]["open_orders"] == []
     assert resumed["traders"][0]["state"] == "running"
+
+
+def test_the_api_key_and_secret_are_masked_in_logs_while_the_trader_holds_them(
+    fake: FakeBinance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_BINANCE_KEY", "key-0123456789abcdef")
+    monkeypatch.setenv("TEST_BINANCE_SECRET", "secret-0123456789abcdef")
+    line = "signed with key-0123456789abcdef and secret-0123456789abcdef"
+    assert redact(line) == line  # no scope knows them yet
+    trader = built_trader(config_data(tmp_path, {}), TradingMode())
+    try:
+        assert redact(line) == "signed with *** and ***"
+    finally:
+        trader.close()
+    assert redact(line) == line  # the scope left with the trader

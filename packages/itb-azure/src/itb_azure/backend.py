@@ -37,6 +37,7 @@ from itb.backends.base import Backend, PollResult, StageRunSpec, tail_lines
 from itb.errors import ConfigError, ItbError
 from itb.runs.ids import run_prefix
 from itb.storage.store import Storage
+from itb.storage.url import protocol_of
 from itb.threads import thread_env
 
 from itb_azure.credentials import azure_credential
@@ -531,13 +532,17 @@ class AciBackend(Backend):
         )
 
     def check_data_root(self, data_root: str, source: str) -> None:
-        """Containers run elsewhere: a local (or in-memory) data root is an error before anything starts."""
-        protocol = data_root.split("://", 1)[0].lower() if "://" in data_root else "file"
-        if protocol in ("file", "local", "memory"):
-            raise ConfigError(
-                f"{source}: {data_root!r} is not reachable from an aci container (a {protocol} path); "
-                "use a Blob data root such as abfs://CONTAINER/PATH"
-            )
+        check_aci_data_root(data_root, source)
+
+
+def check_aci_data_root(data_root: str, source: str) -> None:
+    """Containers run elsewhere: a local (or in-memory) data root is an error before anything starts."""
+    protocol = protocol_of(data_root)
+    if protocol in ("file", "local", "memory"):
+        raise ConfigError(
+            f"{source}: {data_root!r} is not reachable from an aci container (a {protocol} path); "
+            "use a Blob data root such as abfs://CONTAINER/PATH"
+        )
 
 
 def _task(spec: StageRunSpec) -> str:

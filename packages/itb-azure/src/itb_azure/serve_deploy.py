@@ -24,9 +24,9 @@ from itb.config.models import PipelineConfig
 from itb.errors import ConfigError, ItbError
 
 from itb_azure.backend import (
-    AciBackend,
     arm_client,
     arm_message,
+    check_aci_data_root,
     container_environment,
     data_root_tag,
     group_extras,
@@ -95,7 +95,7 @@ def make_deployment(
     """Check what the deployment needs before anything is created: a data root the container can
     reach (``--data-root`` or the config's ``data_root``) and a valid group name."""
     root, source = (data_root, "--data-root") if data_root else (config.data_root, "data_root")
-    AciBackend(settings.model_dump()).check_data_root(root, source)
+    check_aci_data_root(root, source)
     if not (0 < len(name) <= 63) or not name.replace("-", "").isalnum() or name != name.lower():
         raise ConfigError(f"--name: {name!r} is not a container group name (lowercase letters, digits, '-')")
     res = settings.resources("serve")

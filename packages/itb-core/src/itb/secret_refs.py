@@ -229,3 +229,21 @@ def clear() -> None:
         scopes = list(_scopes)
     for scope in scopes:
         scope.forget()
+
+
+def open_scope(
+    references: Mapping[str, str], available: Mapping[str, Resolver] | None = None
+) -> tuple[SecretScope, dict[str, str]]:
+    """Enter a scope for ``references`` and resolve every one of them, for code that holds the
+    values for a long time (the Telegram sink, the trader's API key, the HTTP token): while the
+    scope is open :func:`redact` masks them in every log line. The caller leaves the scope when it
+    lets the values go. A failure leaves the scope and raises (a :class:`ConfigError` naming the
+    reference, never the value)."""
+    scope = SecretScope()
+    scope.define(references, available)
+    scope.__enter__()
+    try:
+        return scope, {name: scope.get(name) for name in references}
+    except BaseException:
+        scope.__exit__(None, None, None)
+        raise

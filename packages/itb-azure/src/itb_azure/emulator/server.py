@@ -275,9 +275,8 @@ class EmulatorState:
             group = self.groups.pop((sub.lower(), rg.lower(), name.lower()), None)
             if group is not None:
                 self.deleted_total += 1
-        if group is not None and group.process is not None and group.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group.process.pid, signal.SIGKILL)
+        if group is not None and group.process is not None:
+            self._kill(group)
             group.process.wait()
         return group
 

@@ -45,7 +45,7 @@ from telegram.error import BadRequest, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
 from itb.config.models import PipelineConfig
-from itb.secret_refs import Resolver, SecretScope, install_redaction, redact
+from itb.secret_refs import Resolver, SecretScope, install_redaction, open_scope, redact
 from itb.serve.messages import ConsoleFactory, ConsoleSink, MessageSink
 from itb.storage.store import Storage
 
@@ -324,12 +324,5 @@ def message_sink(
     a scope that lives as long as the sink."""
     if TOKEN_SECRET not in config.secrets or CHAT_SECRET not in config.secrets:
         return console(storage) if console is not None else ConsoleSink(storage)
-    scope = SecretScope()
-    scope.define({k: config.secrets[k] for k in (TOKEN_SECRET, CHAT_SECRET)}, available)
-    scope.__enter__()
-    try:
-        token, chat = scope.get(TOKEN_SECRET), scope.get(CHAT_SECRET)
-    except BaseException:
-        scope.__exit__(None, None, None)
-        raise
-    return TelegramSink(storage, token, chat, scope=scope)
+    scope, values = open_scope({k: config.secrets[k] for k in (TOKEN_SECRET, CHAT_SECRET)}, available)
+    return TelegramSink(storage, values[TOKEN_SECRET], values[CHAT_SECRET], scope=scope)

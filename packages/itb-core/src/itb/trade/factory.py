@@ -11,7 +11,7 @@ from itb.config.models import PipelineConfig
 from itb.download.endpoints import resolve_endpoints
 from itb.errors import ConfigError
 from itb.plugins.manager import secret_resolvers
-from itb.secret_refs import resolve, resolvers
+from itb.secret_refs import SecretScope, open_scope, resolvers
 from itb.serve.messages import MessageSink
 from itb.storage.store import Storage
 from itb.trade.config import TraderBinanceConfig
@@ -54,22 +54,31 @@ def build_trader(
     fee = Decimal(str(pipeline.simulate.fee))
     quote = Decimal(str(config.simulated_quote))
     venue: Venue
+    scope: SecretScope | None = None
     if chosen == "simulated":
         venue = SimulatedVenue(SymbolFilters.default_for(pipeline.symbol), quote, fee)
     else:
         missing = [k for k in (KEY_SECRET, SECRET_SECRET) if k not in pipeline.secrets]
         if missing:
             raise ConfigError(f"secrets.{missing[0]}: trader_binance live trading needs the Binance API key")
-        table = resolvers(secret_resolvers())
-        key = resolve(pipeline.secrets[KEY_SECRET], table)
-        secret = resolve(pipeline.secrets[SECRET_SECRET], table)
+        # Held as long as the trader lives, so the scope stays open (masking them) until it closes.
+        scope, values = open_scope(
+            {k: pipeline.secrets[k] for k in (KEY_SECRET, SECRET_SECRET)}, resolvers(secret_resolvers())
+        )
+        key, secret = values[KEY_SECRET], values[SECRET_SECRET]
         api_url = resolve_endpoints(pipeline.download).api_url
         exchange = BinanceVenue(
             pipeline.symbol, api_url, key, secret, TIMEOUT_S, config.test_order_before_submit
         )
         venue = exchange if chosen == "live" else TestOrderVenue(exchange, quote, fee)
     simulate = pipeline.simulate
-    return BinanceTrader(
-        config, pipeline.symbol, storage, venue, sink, pipeline.freq_ms,
-        config.buy_signal_column or simulate.buy_column, config.sell_signal_column or simulate.sell_column,
-    )  # fmt: skip
+    try:
+        return BinanceTrader(
+            config, pipeline.symbol, storage, venue, sink, pipeline.freq_ms,
+            config.buy_signal_column or simulate.buy_column,
+            config.sell_signal_column or simulate.sell_column, secrets=scope,
+        )  # fmt: skip
+    except BaseException:
+        if scope is not None:
+            scope.__exit__(None, None, None)
+        raise

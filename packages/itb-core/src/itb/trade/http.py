@@ -17,7 +17,7 @@ from aiohttp import web
 
 from itb.config.models import PipelineConfig
 from itb.plugins.manager import secret_resolvers
-from itb.secret_refs import resolve, resolvers
+from itb.secret_refs import open_scope, resolvers
 from itb.trade.trader import BinanceTrader
 
 TOKEN_SECRET = "trade_api_token"
@@ -76,4 +76,6 @@ def trade_routes_for(
     if ref is None:
         log.warning("no /status, /stop, /resume over HTTP: secrets.%s is not configured", TOKEN_SECRET)
         return None
-    return trade_routes(traders, resolve(ref, resolvers(secret_resolvers())))
+    # The token is held for the life of the service: its scope stays open, so logs mask it.
+    _, values = open_scope({TOKEN_SECRET: ref}, resolvers(secret_resolvers()))
+    return trade_routes(traders, values[TOKEN_SECRET])

@@ -31,6 +31,7 @@ from collections.abc import Coroutine, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from itb.secret_refs import SecretScope
 from itb.serve.messages import MessageSink
 from itb.storage.store import Storage
 from itb.timefmt import utc_day, utc_minute
@@ -88,8 +89,11 @@ class BinanceTrader:
         freq_ms: int,
         buy_column: str,
         sell_column: str,
+        secrets: SecretScope | None = None,
     ) -> None:
         self.config = config
+        #: The scope holding the API key and secret (left on :meth:`close`, which stops masking them).
+        self._secrets = secrets
         self.symbol = symbol
         self.storage = storage
         self.venue = venue
@@ -133,6 +137,8 @@ class BinanceTrader:
             self._loop.run(self.venue.close())
         finally:
             self._loop.stop()
+            if self._secrets is not None:
+                self._secrets.__exit__(None, None, None)
 
     def status(self) -> dict[str, Any]:
         return trade_status(self.symbol, self.state, load_control(self.storage, self.symbol))
