@@ -99,6 +99,8 @@ class DiagramNotifier:
         self.score = config.score_column_names[0]
         self.every_ms = freq_ms(config.notification_freq)
         self.bar_ms = freq_ms(config.resampling_freq)
+        #: The time the diagram covers (``nrows`` bars), worked out once: it is used on every candle.
+        self.window_ms = config.window_ms
         #: Recent candles as (timestamp, high, low, close, score), oldest first.
         self.recent: deque[tuple[int, float, float, float, float | None]] = deque()
         self._seeded = False
@@ -109,7 +111,7 @@ class DiagramNotifier:
         """Fill the window from the live log's rows before ``before_ms`` (once, after a start)."""
         self._seeded = True
         log = LiveLog(storage, self.symbol)
-        first = before_ms - self.config.window_ms
+        first = before_ms - self.window_ms
         days = [d for d in log.days() if utc_day(first) <= d <= utc_day(before_ms)]
         frames = []
         for day in days:
@@ -137,7 +139,7 @@ class DiagramNotifier:
             stamp, float(row.get("high", close)), float(row.get("low", close)), close,
             None if score is None else float(score),
         ))  # fmt: skip
-        while self.recent and self.recent[0][0] <= stamp - self.config.window_ms:
+        while self.recent and self.recent[0][0] <= stamp - self.window_ms:
             self.recent.popleft()
         if is_due(stamp, self.candle_ms, self.every_ms):
             self.post(stamp)

@@ -26,7 +26,14 @@ from itb.download.endpoints import DEFAULT_WEIGHT_LIMIT, MAX_PAGE, Endpoints, Ma
 from itb.download.errors import IpBanned
 from itb.download.partitions import rows_to_frame
 from itb.download.rest import klines_weight
-from itb.download.retry import WEIGHT_HEADROOM, RetryAfter, Transient, WeightPacer, status_error
+from itb.download.retry import (
+    WEIGHT_HEADROOM,
+    RetryAfter,
+    Transient,
+    WeightPacer,
+    retry_after_seconds,
+    status_error,
+)
 from itb.errors import DataError
 
 ErrorKind = Literal["rate_limited", "banned", "server", "timeout", "connection", "bad_answer", "refused"]
@@ -95,7 +102,7 @@ class ExchangeFeed:
             detail = f"(code {exc.code}: {exc.message})" if exc.code else ""
             error = status_error(exc.status_code, headers, detail, what)
             if isinstance(error, IpBanned):
-                raise ExchangeError("banned", str(error), _retry_after(headers, 60.0)) from None
+                raise ExchangeError("banned", str(error), retry_after_seconds(headers or {}, 60.0)) from None
             if isinstance(error, RetryAfter):
                 raise ExchangeError("rate_limited", str(error), error.seconds) from None
             if isinstance(error, Transient):
@@ -156,11 +163,3 @@ class ExchangeFeed:
         if not frames:
             return rows_to_frame([])
         return pl.concat(frames).unique("timestamp", keep="first", maintain_order=True)
-
-
-def _retry_after(headers: Any, default: float) -> float:
-    value = headers.get("Retry-After") if headers is not None else None
-    try:
-        return max(0.0, float(value)) if value is not None else default
-    except ValueError:
-        return default

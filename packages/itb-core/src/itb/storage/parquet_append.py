@@ -218,8 +218,11 @@ class Footer:
 
 
 def parquet_bytes(df: pl.DataFrame) -> bytes:
-    """``df`` as Parquet bytes, written like :meth:`itb.storage.store.Storage.write_parquet` (LZ4,
-    statistics), so that its row groups can join a stored file's."""
+    """``df`` as the Parquet bytes every table is stored as (:meth:`itb.storage.store.Storage.write_parquet`),
+    so that its row groups can join a stored file's. LZ4 writes (and reads) several times faster
+    than zstd for 10-40% more bytes: pipeline tables are mostly float columns, which no codec shrinks
+    much. Statistics cost next to nothing. Polars writes no timestamps, so the same frame always
+    gives the same bytes."""
     buffer = io.BytesIO()
     df.write_parquet(buffer, compression="lz4", statistics=True)
     return buffer.getvalue()

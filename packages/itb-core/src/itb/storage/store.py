@@ -32,6 +32,7 @@ from typing import Any
 import polars as pl
 
 from itb.errors import ItbError
+from itb.storage.parquet_append import parquet_bytes
 from itb.storage.url import filesystem, join, redact
 
 #: Protocols whose single-object upload is atomic (readers see the old or the new object).
@@ -332,12 +333,8 @@ class Storage:
             pass
 
     def write_parquet(self, name: str, df: pl.DataFrame) -> WriteResult:
-        buffer = io.BytesIO()
-        # LZ4 writes (and reads) several times faster than zstd for 10-40% more bytes: pipeline
-        # tables are mostly float columns, which no codec shrinks much. Statistics cost next to
-        # nothing. Polars writes no timestamps, so the same frame always gives the same bytes.
-        df.write_parquet(buffer, compression="lz4", statistics=True)
-        return self.write_bytes(name, buffer.getbuffer(), rows=df.height)
+        # One encoding for whole tables and appended row groups (parquet_bytes), so they can join.
+        return self.write_bytes(name, parquet_bytes(df), rows=df.height)
 
     def write_json(self, name: str, value: Any) -> WriteResult:
         text = json.dumps(value, indent=2, sort_keys=False, default=str) + "\n"

@@ -19,8 +19,3 @@ def client_order_id(symbol: str, candle_ms: int, side: str, attempt: int) -> str
     text = f"{PREFIX}-{digest}-{side[0].lower()}{attempt}"
     assert VALID.match(text)
     return text
-
-
-def is_ours(client_id: str) -> bool:
-    """Whether an order on the exchange was placed by an itb trader."""
-    return client_id.startswith(f"{PREFIX}-")

@@ -81,8 +81,10 @@ def journal_name(symbol: str, live: bool) -> str:
 
 
 def load_state(storage: Storage, symbol: str, live: bool = True) -> TradeState | None:
-    name = journal_name(symbol, live)
-    return TradeState.model_validate(storage.read_json(name)) if storage.exists(name) else None
+    try:  # one request, not an exists() and a read: this runs on every candle
+        return TradeState.model_validate(storage.read_json(journal_name(symbol, live)))
+    except FileNotFoundError:
+        return None
 
 
 def save_state(storage: Storage, state: TradeState) -> None:
@@ -90,8 +92,10 @@ def save_state(storage: Storage, state: TradeState) -> None:
 
 
 def load_control(storage: Storage, symbol: str) -> Control:
-    name = f"{trade_dir(symbol)}/control.json"
-    return Control.model_validate(storage.read_json(name)) if storage.exists(name) else Control()
+    try:  # one request, not an exists() and a read: this runs on every candle
+        return Control.model_validate(storage.read_json(f"{trade_dir(symbol)}/control.json"))
+    except FileNotFoundError:
+        return Control()
 
 
 def save_control(storage: Storage, symbol: str, control: Control) -> None:

@@ -110,7 +110,6 @@ class BinanceTrader:
         self._reconciled = False
         self._dirty = False
         self._failing = False
-        self._filters: SymbolFilters | None = None
         self._say(
             f"trader_binance {symbol}: {describe_mode(venue.mode)}", f"trade-start:{symbol}:{time.time()}"
         )
@@ -167,7 +166,7 @@ class BinanceTrader:
         self.venue.observe(row)
         try:
             day = utc_day(timestamp)
-            filters = self._filters = await self.venue.prepare(day)
+            filters = await self.venue.prepare(day)
             if not self._reconciled:
                 problems = await self.reconcile(filters)
                 self._reconciled = True
