@@ -87,3 +87,18 @@ def test_a_write_into_a_read_only_folder_is_a_storage_error_naming_the_dataset(
     assert _temporaries(read_only_folder) == []
     with pytest.raises(ConfigError, match=r"cannot write in .*Read-only file system"):
         check_data_root(str(read_only_folder / "data"))
+
+
+def test_an_appending_write_on_a_full_disk_is_a_storage_error_and_keeps_the_table(small_disk: Path) -> None:
+    """write_spliced (an incremental stage's append) goes through the same atomic write as every
+    other: a full disk is a StorageError naming the dataset, the stored table and no temporary left."""
+    storage = Storage(str(small_disk))
+    stored = b"x" * 1000
+    storage.write_bytes("features.parquet", stored)
+    with pytest.raises(StorageError, match=r"cannot write features\.parquet .*\[ENOSPC\]"):
+        storage.write_spliced("features.parquet", stored, 900, b"y" * 1_000_000)
+    assert (small_disk / "features.parquet").read_bytes() == stored
+    assert _temporaries(small_disk) == []
+    written = storage.write_spliced("features.parquet", stored, 900, b"y" * 50)
+    assert (small_disk / "features.parquet").read_bytes() == stored[:900] + b"y" * 50
+    assert written.fingerprint == storage.fingerprint("features.parquet") and written.size == 950

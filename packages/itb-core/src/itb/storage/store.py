@@ -25,7 +25,7 @@ import os
 import sys
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,21 +214,45 @@ class Storage:
 
     def write_bytes(self, name: str, data: bytes | memoryview, rows: int | None = None) -> WriteResult:
         """Write ``name`` atomically; a failure raises :class:`StorageError` and leaves no temporary."""
+        return self._write(name, [data], rows)
+
+    def write_spliced(
+        self,
+        name: str,
+        stored: bytes | memoryview,
+        cut: int,
+        tail: bytes | memoryview,
+        rows: int | None = None,
+    ) -> WriteResult:
+        """Write ``name`` atomically as its first ``cut`` bytes (``stored`` holds its current bytes)
+        followed by ``tail``: on a local root the kept bytes are written from ``stored`` as they are,
+        never joined into a new buffer (a 100 MB table costs one write, not a copy and a write)."""
+        return self._write(name, [memoryview(stored)[:cut], tail], rows)
+
+    def _write(self, name: str, parts: Sequence[bytes | memoryview], rows: int | None) -> WriteResult:
+        """Write the concatenation of ``parts`` to ``name`` atomically (temporary, fsync, rename; an
+        atomic upload on object stores). A failure raises :class:`StorageError` and leaves no
+        temporary."""
         final = self.path(name)
         parent, base = final.rsplit("/", 1)
         tmp: str | None = None
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        size = sum(len(part) for part in parts)
         try:
             if self.protocol in LOCAL_PROTOCOLS:
                 os.makedirs(parent, exist_ok=True)
                 tmp = self._fresh_temporary(parent, base)
                 with open(tmp, "wb") as handle:
-                    handle.write(data)
+                    for part in parts:
+                        handle.write(part)
                     if fsync_enabled():
                         handle.flush()
                         os.fsync(handle.fileno())
                 os.replace(tmp, final)
-                return WriteResult(name, fingerprint_bytes(data), len(data), rows)
-            data = bytes(data)
+                return WriteResult(name, f"sha256:{digest.hexdigest()}", size, rows)
+            data = b"".join(parts)
             self.ensure_bucket()
             self.fs.makedirs(parent, exist_ok=True)
             if self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
@@ -237,7 +261,7 @@ class Storage:
                 tmp = self._fresh_temporary(parent, base)
                 self.fs.pipe_file(tmp, data)
                 self.fs.mv(tmp, final)
-            return WriteResult(name, fingerprint_bytes(data), len(data), rows)
+            return WriteResult(name, f"sha256:{digest.hexdigest()}", size, rows)
         except Exception as exc:
             if tmp is not None:
                 self._remove_quietly(tmp)
@@ -250,37 +274,6 @@ class Storage:
             if tmp is not None:
                 self._remove_quietly(tmp)
             raise
-
-    def write_spliced(
-        self,
-        name: str,
-        stored: bytes | memoryview,
-        cut: int,
-        tail: bytes | memoryview,
-        rows: int | None = None,
-    ) -> WriteResult:
-        """Write ``name`` atomically as its first ``cut`` bytes (``stored`` holds its current bytes)
-        followed by ``tail``: the kept bytes are written from ``stored`` as they are, never joined
-        into a new buffer (a 100 MB table costs one write, not a copy and a write)."""
-        digest = hashlib.sha256(memoryview(stored)[:cut])
-        digest.update(tail)
-        if self.protocol not in LOCAL_PROTOCOLS:
-            return self.write_bytes(name, b"".join([memoryview(stored)[:cut], tail]), rows)
-        final = self.path(name)
-        parent, base = final.rsplit("/", 1)
-        tmp = self._fresh_temporary(parent, base)
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(memoryview(stored)[:cut])
-                handle.write(tail)
-                if fsync_enabled():
-                    handle.flush()
-                    os.fsync(handle.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            self._remove_quietly(tmp)
-            raise
-        return WriteResult(name, f"sha256:{digest.hexdigest()}", cut + len(tail), rows)
 
     def _remove_quietly(self, path: str) -> None:
         with contextlib.suppress(*remote_error_types()):
