@@ -14,8 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 from itb.storage import Storage
+from itb.storage.store import APPEND_MARK, StorageError
 
-from tests.faults import pause_before_commit
+from tests.faults import pause_before_commit, pause_before_remove
 
 
 def sample_frame(n: int = 1000, seed: int = 0) -> pl.DataFrame:
@@ -88,3 +89,55 @@ def test_json_round_trip(tmp_path: Path, root: str) -> None:
     storage.write_json("runs/r1/manifest.json", {"a": [1, 2], "b": None})
     assert storage.read_json("runs/r1/manifest.json") == {"a": [1, 2], "b": None}
     assert storage.exists("runs/r1/manifest.json") and not storage.exists("runs/r2/manifest.json")
+
+
+def test_an_append_in_place_grows_the_file_and_names_the_new_version(tmp_path: Path) -> None:
+    storage = Storage(str(tmp_path))
+    path = tmp_path / "t.bin"
+    first = storage.write_bytes("t.bin", b"a" * 100)
+    inode = path.stat().st_ino
+    grown = storage.append_bytes("t.bin", 100, b"b" * 10, first.fingerprint, rows=7)
+    assert path.read_bytes() == b"a" * 100 + b"b" * 10 and path.stat().st_ino == inode
+    assert (grown.size, grown.rows) == (110, 7) and grown.fingerprint.startswith("sha256:")
+    assert grown.fingerprint != first.fingerprint
+    again = Storage(str(tmp_path / "other"))
+    again.write_bytes("t.bin", b"a" * 100)
+    assert again.append_bytes("t.bin", 100, b"b" * 10, first.fingerprint).fingerprint == grown.fingerprint
+    with pytest.raises(
+        StorageError, match=r"cannot append to t\.bin .*it is 110 bytes, the last run wrote 100"
+    ):
+        storage.append_bytes("t.bin", 100, b"c", first.fingerprint)
+    assert path.read_bytes() == b"a" * 100 + b"b" * 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other", "t.bin"]  # no marker, no temporary
+
+
+def test_a_killed_append_leaves_the_previous_version_and_is_rolled_back(tmp_path: Path) -> None:
+    """Killed after its bytes are written but before its commit (the marker's removal): readers
+    through Storage see the previous table, and the lock holder's clean-up restores its bytes."""
+    storage = Storage(str(tmp_path))
+    written = storage.write_parquet("out.parquet", sample_frame(seed=1))
+    before = (tmp_path / "out.parquet").read_bytes()
+    code = (
+        "import polars as pl; from itb.storage import Storage; "
+        "from itb.stages.incremental import Stored, append_in_place; "
+        f"append_in_place(Storage({str(tmp_path)!r}), 'out.parquet', 1000, "
+        "pl.DataFrame({'timestamp': list(range(1000, 1500)), 'x': [1.0] * 500}), "
+        f"Stored({written.fingerprint!r}, {written.size}))"
+    )
+    env = {**os.environ, **pause_before_remove("out.parquet" + APPEND_MARK, 60)}
+    process = subprocess.Popen([sys.executable, "-c", code], env=env)
+    deadline = time.monotonic() + 60
+    marker = tmp_path / ("out.parquet" + APPEND_MARK)
+    while not (marker.exists() and (tmp_path / "out.parquet").stat().st_size > len(before)):
+        assert time.monotonic() < deadline and process.poll() is None, "writer never got to the commit"
+        time.sleep(0.02)
+    time.sleep(0.2)  # the paused writer has written and flushed everything but the commit
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (tmp_path / "out.parquet").stat().st_size > len(before)  # the new bytes are there ...
+    assert storage.read_parquet("out.parquet").equals(sample_frame(seed=1))  # ... but not committed
+    assert storage.read_bytes("out.parquet") == before and storage.size("out.parquet") == len(before)
+    assert storage.list("") == ["out.parquet"]
+    assert storage.remove_stale_temporaries() == 1
+    assert (tmp_path / "out.parquet").read_bytes() == before and not marker.exists()
+    assert pl.read_parquet(tmp_path / "out.parquet").equals(sample_frame(seed=1))

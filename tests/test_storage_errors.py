@@ -102,3 +102,17 @@ def test_an_appending_write_on_a_full_disk_is_a_storage_error_and_keeps_the_tabl
     written = storage.write_spliced("features.parquet", stored, 900, b"y" * 50)
     assert (small_disk / "features.parquet").read_bytes() == stored[:900] + b"y" * 50
     assert written.fingerprint == storage.fingerprint("features.parquet") and written.size == 950
+
+
+def test_an_append_in_place_on_a_full_disk_is_a_storage_error_and_keeps_the_table(small_disk: Path) -> None:
+    """An incremental stage's in-place append that runs out of room cuts the file back to the bytes
+    it had and removes its marker: a StorageError naming the dataset, nothing else changed."""
+    storage = Storage(str(small_disk))
+    stored = b"x" * 1000
+    first = storage.write_bytes("features.parquet", stored)
+    with pytest.raises(StorageError, match=r"cannot append to features\.parquet .*\[ENOSPC\]"):
+        storage.append_bytes("features.parquet", 1000, b"y" * 1_000_000, first.fingerprint)
+    assert (small_disk / "features.parquet").read_bytes() == stored
+    assert sorted(p.name for p in small_disk.iterdir()) == ["features.parquet"]
+    storage.append_bytes("features.parquet", 1000, b"y" * 50, first.fingerprint)
+    assert (small_disk / "features.parquet").read_bytes() == stored + b"y" * 50

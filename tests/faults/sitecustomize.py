@@ -2,7 +2,8 @@
 
 With ``ITB_TEST_PAUSE_BEFORE_RENAME=NAME:SECONDS`` set, renaming a file onto a path ending with
 ``/NAME`` first sleeps SECONDS, so a test can kill the writer while its temporary file is complete
-but not yet committed.
+but not yet committed. ``ITB_TEST_PAUSE_BEFORE_REMOVE=NAME:SECONDS`` does the same before a
+file ending with ``/NAME`` is removed (an in-place append's commit).
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ import sys
 import time
 from typing import Any
 
-_setting = os.environ.get("ITB_TEST_PAUSE_BEFORE_RENAME")
-if _setting:
-    _target, _, _seconds = _setting.rpartition(":")
-    _suffix = os.sep + _target
 
-    def _pause_before_rename(event: str, args: tuple[Any, ...]) -> None:
-        if event == "os.rename" and isinstance(args[1], str | bytes | os.PathLike):
-            destination = os.fsdecode(args[1])
-            if destination.endswith(_suffix):
-                time.sleep(float(_seconds))
+def _pause_on(event_name: str, setting: str, position: int) -> None:
+    target, _, seconds = setting.rpartition(":")
+    suffix = os.sep + target
 
-    sys.addaudithook(_pause_before_rename)
+    def pause(event: str, args: tuple[Any, ...]) -> None:
+        path = args[position] if event == event_name else None
+        if isinstance(path, str | bytes | os.PathLike) and os.fsdecode(path).endswith(suffix):
+            time.sleep(float(seconds))
+
+    sys.addaudithook(pause)
+
+
+if os.environ.get("ITB_TEST_PAUSE_BEFORE_RENAME"):
+    _pause_on("os.rename", os.environ["ITB_TEST_PAUSE_BEFORE_RENAME"], 1)
+if os.environ.get("ITB_TEST_PAUSE_BEFORE_REMOVE"):
+    _pause_on("os.remove", os.environ["ITB_TEST_PAUSE_BEFORE_REMOVE"], 0)

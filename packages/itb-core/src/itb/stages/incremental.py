@@ -45,8 +45,17 @@ from itb.config.models import PipelineConfig
 from itb.generators.history import History
 from itb.stages.base import Stage
 from itb.stages.state import code_version, read_state, stage_inputs, stage_key
-from itb.storage.parquet_append import parquet_bytes, read_footer, splice_row_groups
-from itb.storage.store import LOCAL_PROTOCOLS, Storage, WriteResult
+from itb.storage.parquet_append import (
+    Footer,
+    append_row_groups,
+    footer_length,
+    parquet_bytes,
+    read_footer,
+    read_footer_from_end,
+    splice_row_groups,
+    unused_bytes,
+)
+from itb.storage.store import Storage, WriteResult
 
 #: The key of the append state inside ``state/<stage>.json``.
 STATE_KEY = "append"
@@ -69,12 +78,22 @@ class AppendState(BaseModel):
 
 
 @dataclass(frozen=True)
+class Stored:
+    """An output as the earlier run recorded it (and :func:`check_append` found it still is)."""
+
+    fingerprint: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Appendable:
     """The earlier run this one may append to."""
 
     previous: AppendState
     #: ``(rows, fingerprint)`` of the input now (None for external inputs).
     input: ChainEntry | None
+    #: The earlier run's outputs, by name.
+    stored: dict[str, Stored] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,11 +141,13 @@ def check_append(
         return Recompute("the earlier run recorded no append state")
     if previous.basis != basis:
         return Recompute("config or code changed since the earlier run")
+    stored: dict[str, Stored] = {}
     for name, info in state.get("outputs", {}).items():
         if storage.size(name) != info.get("size"):
             return Recompute(f"the stored {name} is not the one the earlier run wrote")
+        stored[name] = Stored(str(info.get("fingerprint")), int(info["size"]))
     if input_name is None:
-        return Appendable(previous, None)
+        return Appendable(previous, None, stored)
     current = stage_inputs(stage, storage).get(input_name) or {}
     entry: ChainEntry = (int(current.get("rows") or 0), str(current.get("fingerprint")))
     producer = next((dep for dep in stage.deps if _outputs_of(storage, dep, input_name)), None)
@@ -135,7 +156,7 @@ def check_append(
         return Recompute(f"{input_name} has no append history")
     if not on_chain(upstream.chains.get(input_name, []), previous.input):
         return Recompute(f"{input_name} changed before its earlier end (recomputed, not appended to)")
-    return Appendable(previous, entry)
+    return Appendable(previous, entry, stored)
 
 
 def _outputs_of(storage: Storage, dep: str, name: str) -> bool:
@@ -156,14 +177,21 @@ def history_reason(history: History, what: str) -> str | None:
 
 def read_rows_from(storage: Storage, name: str, start: int) -> pl.DataFrame:
     """Rows ``start ..`` of a stored table (a local file is scanned, so earlier row groups are skipped)."""
-    if storage.protocol in LOCAL_PROTOCOLS:
-        return pl.scan_parquet(storage.path(name)).slice(start).collect()
+    path = storage.scan_path(name)
+    if path is not None:
+        return pl.scan_parquet(path).slice(start).collect()
     return storage.read_parquet(name).slice(start)
 
 
-#: A trailing row group smaller than this is encoded again together with the new rows, so that daily
-#: appends do not leave a file of ever more tiny row groups.
+#: A trailing row group smaller than this is encoded again together with the new rows when a table is
+#: rewritten, so that daily appends do not leave a file of ever more tiny row groups.
 MIN_GROUP_ROWS = 100_000
+#: An in-place append leaves the bytes it replaces behind (the old footer, re-encoded row groups):
+#: when they would pass this share of the file, the table is rewritten instead, which drops them.
+MAX_UNUSED_SHARE = 0.10
+#: ... and when the table would end in more row groups under :data:`MIN_GROUP_ROWS` than this (a
+#: month of daily appends), it is rewritten, which joins them into one.
+MAX_SMALL_GROUPS = 32
 
 
 @dataclass
@@ -177,6 +205,11 @@ class TableOutcome:
     previous: AppendState | None = None
     input: ChainEntry | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The earlier run's outputs (an append grows them).
+    stored: dict[str, Stored] = field(default_factory=dict)
+    #: Rows at the end that the next append recomputes (labels' horizon): stored as a row group of
+    #: their own, so that the next append replaces only them, not the row group they would end.
+    unstable: int = 0
 
     @property
     def appended(self) -> bool:
@@ -187,10 +220,16 @@ class TableOutcome:
         return self.keep + self.tail.height
 
     def write(self, storage: Storage, name: str) -> WriteResult:
-        """Write the table atomically: an append copies the kept row groups' bytes as they are."""
+        """Write the table atomically: an append grows the stored file in place where it can
+        (:func:`append_in_place`), else copies the kept row groups' bytes as they are."""
         if not self.appended:
-            return storage.write_parquet(name, self.tail)
-        return write_spliced(storage, name, self.keep, self.tail)
+            return storage.write_bytes(name, table_bytes(self.tail, self.unstable), rows=self.tail.height)
+        stored = self.stored.get(name)
+        if stored is not None and storage.appends_in_place:
+            written = append_in_place(storage, name, self.keep, self.tail, stored, self.unstable)
+            if written is not None:
+                return written
+        return write_spliced(storage, name, self.keep, self.tail, self.unstable)
 
     def state(self, basis: str, written: WriteResult) -> dict[str, Any]:
         """The append state to store after ``written`` (the output's atomic write)."""
@@ -206,12 +245,92 @@ class TableOutcome:
         return state.model_dump(mode="json")
 
 
-def write_spliced(storage: Storage, name: str, keep: int, tail: pl.DataFrame) -> WriteResult:
+def encode_parts(frame: pl.DataFrame, unstable: int = 0) -> list[bytes]:
+    """``frame`` as Parquet bytes (:func:`parquet_bytes`): one part, or two when its last ``unstable``
+    rows are to be a row group of their own."""
+    if 0 < unstable < frame.height:
+        return [parquet_bytes(frame.head(frame.height - unstable)), parquet_bytes(frame.tail(unstable))]
+    return [parquet_bytes(frame)]
+
+
+def append_parts(footer: Footer, size: int, kept: int, parts: list[bytes]) -> bytes | None:
+    """What to write after the end of a stored Parquet file (``size`` bytes, footer ``footer``) so
+    that it reads as its first ``kept`` row groups followed by each part's, in order (each part's
+    interim footer stays behind, a few kilobytes); None when a schema differs."""
+    out = []
+    for part in parts:
+        data = append_row_groups(footer, size, kept, part)
+        if data is None:
+            return None
+        out.append(data)
+        size += len(data)
+        footer = read_footer_from_end(data, size)
+        kept = len(footer.row_groups)
+    return b"".join(out)
+
+
+def table_bytes(frame: pl.DataFrame, unstable: int = 0) -> bytes:
+    """``frame`` as one Parquet file, its last ``unstable`` rows a row group of their own."""
+    first, *rest = encode_parts(frame, unstable)
+    if not rest:
+        return first
+    footer = read_footer(first)
+    more = append_parts(footer, len(first), len(footer.row_groups), rest)
+    if more is None:
+        raise ValueError("the parts of one frame have different schemas")
+    return first + more
+
+
+def append_in_place(
+    storage: Storage, name: str, keep: int, tail: pl.DataFrame, stored: Stored, unstable: int = 0
+) -> WriteResult | None:
+    """Stored rows ``0 .. keep`` of ``name`` followed by ``tail``, by appending row groups and a new
+    footer after the stored file's end (:meth:`itb.storage.store.Storage.append_bytes`): only the
+    footer and the rows of the row group that holds ``keep`` are read, and only they and ``tail`` are
+    written. None (the caller rewrites the table) when the unused bytes or small row groups this
+    leaves would pass :data:`MAX_UNUSED_SHARE` or :data:`MAX_SMALL_GROUPS`, or the schemas differ."""
+    storage.roll_back_append(name)  # we are its writer: a killed append of ours is undone first
+    size = stored.size
+    end = storage.read_range(name, max(0, size - 65536), size)
+    if footer_length(end) + 8 > len(end):
+        end = storage.read_range(name, size - 8 - footer_length(end), size)
+    footer = read_footer_from_end(end, size)
+    sizes = footer.group_rows()
+    kept, boundary = 0, 0
+    while kept < len(sizes) and boundary + sizes[kept] <= keep:
+        boundary += sizes[kept]
+        kept += 1
+    small = 0
+    while small < kept and sizes[kept - 1 - small] < MIN_GROUP_ROWS:
+        small += 1
+    if small + 1 > MAX_SMALL_GROUPS:
+        return None
+    redo = pl.scan_parquet(storage.path(name)).slice(boundary, keep - boundary).collect()
+    part = pl.concat([redo, tail], how="vertical")
+    data = append_parts(footer, size, kept, encode_parts(part, unstable))
+    if data is None:
+        return None
+    grown = size + len(data)
+    if unused_bytes(read_footer_from_end(data, grown), grown) > MAX_UNUSED_SHARE * grown:
+        return None
+    return storage.append_bytes(name, size, data, stored.fingerprint, rows=keep + tail.height)
+
+
+def write_spliced(
+    storage: Storage, name: str, keep: int, tail: pl.DataFrame, unstable: int = 0
+) -> WriteResult:
     """Stored rows ``0 .. keep`` of ``name`` followed by ``tail``, written atomically. Whole row groups
     before ``keep`` are copied as bytes (:func:`itb.storage.parquet_append.splice_row_groups`); the rest
-    of the kept rows are encoded again with ``tail``."""
+    of the kept rows are encoded again with ``tail``. A file that in-place appends left with unused
+    bytes (over 1 %) is decoded and written whole instead, which drops them."""
     data = storage.read_bytes(name)
-    sizes = read_footer(data).group_rows()
+    footer = read_footer(data)
+    rows = keep + tail.height
+    if unused_bytes(footer, len(data)) > 0.01 * len(data):
+        stored = pl.scan_parquet(io.BytesIO(data)).head(keep).collect()
+        whole = pl.concat([stored, tail], how="vertical")
+        return storage.write_bytes(name, table_bytes(whole, unstable), rows=rows)
+    sizes = footer.group_rows()
     kept, boundary = 0, 0
     while kept < len(sizes) and boundary + sizes[kept] <= keep:
         boundary += sizes[kept]
@@ -221,11 +340,18 @@ def write_spliced(storage: Storage, name: str, keep: int, tail: pl.DataFrame) ->
         boundary -= sizes[kept]
     redo = pl.scan_parquet(io.BytesIO(data)).slice(boundary, keep - boundary).collect()
     part = pl.concat([redo, tail], how="vertical")
-    spliced = splice_row_groups(data, kept, parquet_bytes(part))
-    if spliced is None:  # another writer's file: decode and write it whole
+    first, *rest = encode_parts(part, unstable)
+    spliced = splice_row_groups(data, kept, first)
+    more = b""
+    if spliced is not None and rest:
+        size = spliced.cut + len(spliced.tail)
+        end = read_footer_from_end(spliced.tail, size)
+        more = append_parts(end, size, len(end.row_groups), rest) or b""
+    if spliced is None or (rest and not more):  # another writer's file: decode and write it whole
         stored = pl.scan_parquet(io.BytesIO(data)).head(boundary).collect()
-        return storage.write_parquet(name, pl.concat([stored, part], how="vertical"))
-    return storage.write_spliced(name, data, spliced.cut, spliced.tail, rows=keep + tail.height)
+        whole = pl.concat([stored, part], how="vertical")
+        return storage.write_bytes(name, table_bytes(whole, unstable), rows=rows)
+    return storage.write_spliced(name, data, spliced.cut, spliced.tail + more, rows=rows)
 
 
 def log_record(log: logging.Logger, stage: str, record: AppendRecord) -> None:
@@ -270,11 +396,14 @@ def generated_table(
                 reused_rows=plan.keep,
                 reason=f"{input_name} grew by {grown} rows after its stored end",
             )
-            return TableOutcome(new, plan.keep, record, decision.previous, decision.input)
+            return TableOutcome(
+                new, plan.keep, record, decision.previous, decision.input,
+                stored=decision.stored, unstable=ahead,
+            )  # fmt: skip
         decision = Recompute("the recomputed overlap differs from the stored rows (a generator reads "
                              "more history than it declares)")  # fmt: skip
     current = stage_inputs(stage, storage).get(input_name) or {}
     table = compute(storage.read_parquet(input_name))
     record = AppendRecord(mode="full", computed_rows=table.height, reused_rows=0, reason=decision.reason)
     entry: ChainEntry = (int(current.get("rows") or table.height), str(current.get("fingerprint")))
-    return TableOutcome(table, 0, record, None, entry)
+    return TableOutcome(table, 0, record, None, entry, unstable=ahead)

@@ -163,7 +163,8 @@ class MergeStage(Stage):
             reason=f"the source grew by {rows - mark.rows} rows after its earlier end",
         )
         extra = {"source": source_mark(frame, missing, offset).model_dump()}
-        return TableOutcome(new, tail.plan.keep, record, decision.previous, None, extra), report, external
+        made = TableOutcome(new, tail.plan.keep, record, decision.previous, None, extra, decision.stored)
+        return made, report, external
 
 
 def _label(source: DataSource) -> str:

@@ -32,7 +32,7 @@ _RG_COLUMNS, _RG_NUM_ROWS, _RG_FILE_OFFSET, _RG_ORDINAL = 1, 3, 5, 7
 _CC_FILE_OFFSET, _CC_META, _CC_OFFSET_INDEX, _CC_COLUMN_INDEX = 2, 3, 4, 6
 _CC_PAGE_INDEX_FIELDS = (4, 5, 6, 7)
 _CM_OFFSETS = (9, 10, 11, 14)  # data, index, dictionary page offsets; bloom filter offset
-_CM_DATA_PAGE, _CM_DICTIONARY_PAGE = 9, 11
+_CM_COMPRESSED_SIZE, _CM_DATA_PAGE, _CM_DICTIONARY_PAGE = 7, 9, 11
 
 
 @dataclass
@@ -221,10 +221,12 @@ def parquet_bytes(df: pl.DataFrame) -> bytes:
     """``df`` as the Parquet bytes every table is stored as (:meth:`itb.storage.store.Storage.write_parquet`),
     so that its row groups can join a stored file's. LZ4 writes (and reads) several times faster
     than zstd for 10-40% more bytes: pipeline tables are mostly float columns, which no codec shrinks
-    much. Statistics cost next to nothing. Polars writes no timestamps, so the same frame always
-    gives the same bytes."""
+    much. Statistics cost next to nothing. Polars writes no timestamps, so the same rows always
+    give the same bytes."""
     buffer = io.BytesIO()
-    df.write_parquet(buffer, compression="lz4", statistics=True)
+    # one chunk: polars writes a row group per large chunk, so the bytes would depend on how the
+    # frame was put together (a concat of stored and new rows), not only on its rows
+    df.rechunk().write_parquet(buffer, compression="lz4", statistics=True)
     return buffer.getvalue()
 
 
@@ -235,6 +237,22 @@ def read_footer(data: bytes | memoryview) -> Footer:
     length = struct.unpack("<I", bytes(data[-8:-4]))[0]
     start = len(data) - 8 - length
     return Footer(decode_struct(bytes(data[start:-8])), start)
+
+
+def footer_length(tail: bytes | memoryview) -> int:
+    """How many bytes a Parquet file's footer takes, from at least its last 8 bytes (``tail``)."""
+    if len(tail) < 8 or bytes(tail[-4:]) != MAGIC:
+        raise ValueError("not a Parquet file")
+    return int(struct.unpack("<I", bytes(tail[-8:-4]))[0])
+
+
+def read_footer_from_end(tail: bytes | memoryview, size: int) -> Footer:
+    """The footer of a Parquet file of ``size`` bytes from its last bytes (``tail``, which must hold
+    the footer, its length and the magic: :func:`footer_length` + 8 bytes)."""
+    length = footer_length(tail)
+    if length + 8 > len(tail) or length + 12 > size:
+        raise ValueError("the bytes given do not hold the Parquet footer")
+    return Footer(decode_struct(bytes(tail[len(tail) - 8 - length : -8])), size - 8 - length)
 
 
 def _group_start(group: Struct) -> int:
@@ -304,10 +322,7 @@ def splice_row_groups(
     """``stored``'s first ``kept_groups`` row groups followed by every row group of ``part`` (a
     Parquet file of the same schema written by the same writer), as one Parquet file; None when the
     two files' schemas or key-value metadata differ."""
-    old, new = read_footer(stored), read_footer(part)
-    for fid in (_FILE_SCHEMA, _FILE_KEY_VALUE):
-        if _field_bytes(old.meta, fid) != _field_bytes(new.meta, fid):
-            return None
+    old = read_footer(stored)
     groups = old.row_groups
     if kept_groups < len(groups):
         cut = _group_start(groups[kept_groups])
@@ -315,7 +330,37 @@ def splice_row_groups(
     else:
         cut = old.start
         kept = groups
-    delta = cut - len(MAGIC)
+    joined = _joined(old, kept, part, cut)
+    return None if joined is None else Splice(cut, joined)
+
+
+def append_row_groups(old: Footer, size: int, kept_groups: int, part: bytes | memoryview) -> bytes | None:
+    """What to write after the end of a stored Parquet file (``size`` bytes, footer ``old``) so that
+    it reads as its first ``kept_groups`` row groups followed by every row group of ``part``: the new
+    groups and a new footer. Nothing before ``size`` changes (a reader of the old version is never
+    disturbed); the old footer and any row groups after the kept ones stay behind as unused bytes
+    (:func:`unused_bytes`). None when the schemas or key-value metadata differ."""
+    return _joined(old, old.row_groups[:kept_groups], part, size)
+
+
+def unused_bytes(footer: Footer, size: int) -> int:
+    """Bytes of a Parquet file (``size`` bytes, footer ``footer``) that no row group uses: earlier
+    footers and replaced row groups left by :func:`append_row_groups` (and page indexes)."""
+    live = 0
+    for group in footer.row_groups:
+        for column in group.get(_RG_COLUMNS).items:
+            live += int(column.get(_CC_META).get(_CM_COMPRESSED_SIZE))
+    return max(0, size - live - (size - footer.start) - len(MAGIC))
+
+
+def _joined(old: Footer, kept: list[Struct], part: bytes | memoryview, at: int) -> bytes | None:
+    """``part``'s row groups placed at byte ``at``, after the ``kept`` row groups of ``old``: the
+    bytes from ``at`` to the end of the new file (row groups, footer, its length, the magic)."""
+    new = read_footer(part)
+    for fid in (_FILE_SCHEMA, _FILE_KEY_VALUE):
+        if _field_bytes(old.meta, fid) != _field_bytes(new.meta, fid):
+            return None
+    delta = at - len(MAGIC)
     added = [_shifted(g, delta, len(kept) + i) for i, g in enumerate(new.row_groups)]
     all_groups = kept + added
     fields = dict(old.meta.fields)
@@ -323,4 +368,4 @@ def splice_row_groups(
     fields[_FILE_NUM_ROWS] = (_I64, sum(int(g.get(_RG_NUM_ROWS)) for g in all_groups))
     footer = encode_struct(Struct(fields))
     body = memoryview(part)[len(MAGIC) : new.start]
-    return Splice(cut, b"".join([body, footer, struct.pack("<I", len(footer)), MAGIC]))
+    return b"".join([body, footer, struct.pack("<I", len(footer)), MAGIC])

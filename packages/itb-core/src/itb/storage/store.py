@@ -11,6 +11,16 @@ root's lock (so no other writer can be working): :meth:`Storage.remove_stale_tem
 
 The fingerprint of an output is the SHA-256 of its bytes: equal data gives equal fingerprints on every
 backend, and Parquet is written without timestamps so reruns are byte-identical.
+
+On a local root a table may also grow in place (:meth:`Storage.append_bytes`: an incremental run's
+new row groups and footer go after the file's end, no byte of the previous version is touched). While
+that runs, a marker ``<name>.itb-append`` holds the previous size: readers through :class:`Storage`
+read only those bytes (the previous version, whole), and a killed append is rolled back (the file cut
+back to that size) by the next writer of the name or by the runner that holds the lock. An appended
+output's fingerprint names its version rather than its bytes: the SHA-256 of the previous
+fingerprint, the previous size and the appended bytes (hashing 150 MB to append a day would cost more
+than the append). It changes whenever the table does, which is all that stage keys need; equal tables
+reached by different histories may differ in fingerprint, which costs at most a recompute.
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ ATOMIC_UPLOAD_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a", "mem
 #: Protocols whose first path segment is a container/bucket that must exist before writing.
 BUCKET_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a"}
 TMP_MARK = ".tmp-"
+#: Suffix of an in-place append's marker (see the module doc and :meth:`Storage.append_bytes`).
+APPEND_MARK = ".itb-append"
 LOCAL_PROTOCOLS = ("file", "local")
 #: Base exceptions of remote storage client libraries (module, class): a network, permission or
 #: service failure, not a bug in itb. Looked up in ``sys.modules`` only, never imported here: a
@@ -120,6 +132,15 @@ def remote_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
+def _committed_size(path: str) -> int | None:
+    """The size in the append marker of the local file ``path``, or None when no append is open."""
+    try:
+        with open(path + APPEND_MARK) as marker:
+            return int(marker.read())
+    except FileNotFoundError:
+        return None
+
+
 def fingerprint_bytes(data: bytes | memoryview) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -167,6 +188,10 @@ class Storage:
             return bool(self.fs.exists(self.path(name)))
 
     def size(self, name: str) -> int | None:
+        if self.protocol in LOCAL_PROTOCOLS:
+            committed = _committed_size(self.path(name))
+            if committed is not None:  # an append in progress or killed: the previous version
+                return committed
         try:
             with self.remote_errors("check", name):
                 return int(self.fs.size(self.path(name)))
@@ -180,16 +205,44 @@ class Storage:
                 return []
             found = self.fs.find(base)
         root = self.root.rstrip("/") + "/"
-        return sorted(p[len(root) :] if p.startswith(root) else p for p in found if TMP_MARK not in p)
+        return sorted(
+            p[len(root) :] if p.startswith(root) else p
+            for p in found
+            if TMP_MARK not in p and not p.endswith(APPEND_MARK)
+        )
 
     # --- reading -------------------------------------------------------------------------------
     def read_bytes(self, name: str) -> bytes:
+        if self.protocol in LOCAL_PROTOCOLS:
+            committed = _committed_size(self.path(name))
+            if committed is not None:
+                return self.read_range(name, 0, committed)
         with self.remote_errors("read", name):
             return bytes(self.fs.cat_file(self.path(name)))
 
+    def read_range(self, name: str, start: int, end: int) -> bytes:
+        """Bytes ``start .. end`` of ``name`` (negative ``start``: counted from the end)."""
+        if self.protocol in LOCAL_PROTOCOLS:
+            with open(self.path(name), "rb") as handle:
+                if start < 0:
+                    start = max(0, handle.seek(0, os.SEEK_END) + start)
+                handle.seek(start)
+                return handle.read(end - start)
+        with self.remote_errors("read", name):
+            return bytes(self.fs.cat_file(self.path(name), start=start, end=end))
+
+    def scan_path(self, name: str) -> str | None:
+        """A local path polars may scan for ``name`` (reading only the row groups it needs), or None:
+        not a local root, or an append to it is open (then only :meth:`read_bytes` gives its
+        previous version)."""
+        if self.protocol not in LOCAL_PROTOCOLS or _committed_size(self.path(name)) is not None:
+            return None
+        return self.path(name)
+
     def read_parquet(self, name: str, columns: builtins.list[str] | None = None) -> pl.DataFrame:
-        if self.protocol in LOCAL_PROTOCOLS:  # polars maps the file itself: no copy into Python bytes
-            return pl.read_parquet(self.path(name), columns=columns)
+        path = self.scan_path(name)
+        if path is not None:  # polars maps the file itself: no copy into Python bytes
+            return pl.read_parquet(path, columns=columns)
         return pl.read_parquet(io.BytesIO(self.read_bytes(name)), columns=columns)
 
     def read_json(self, name: str) -> Any:
@@ -229,6 +282,78 @@ class Storage:
         never joined into a new buffer (a 100 MB table costs one write, not a copy and a write)."""
         return self._write(name, [memoryview(stored)[:cut], tail], rows)
 
+    @property
+    def appends_in_place(self) -> bool:
+        """Whether :meth:`append_bytes` works here (local roots; an object is written whole)."""
+        return self.protocol in LOCAL_PROTOCOLS
+
+    def append_bytes(
+        self, name: str, size: int, data: bytes | memoryview, fingerprint: str, rows: int | None = None
+    ) -> WriteResult:
+        """Append ``data`` after the end of ``name`` (local roots), which must be ``size`` bytes long
+        and have the fingerprint ``fingerprint``; the result's fingerprint names the new version (see
+        the module doc).
+
+        Crash-safe without a copy: first a marker holding ``size`` is written (atomically), then the
+        bytes are appended and flushed, then the marker is removed, which commits the append. Until
+        then readers through :class:`Storage` see the first ``size`` bytes, and a failure or kill
+        leaves them to be restored: by this call on a failure, else by the next writer of ``name``
+        (:meth:`roll_back_append`) or the next run (:meth:`remove_stale_temporaries`). A failure
+        raises :class:`StorageError` naming the dataset.
+        """
+        final = self.path(name)
+        marker = final + APPEND_MARK
+        marked = False
+        try:
+            self.roll_back_append(name)
+            with open(final, "r+b") as handle:
+                found = handle.seek(0, os.SEEK_END)
+                if found != size:
+                    raise StorageError(
+                        f"cannot append to {name} ({final}): it is {found} bytes, the last run wrote "
+                        f"{size} (changed by another writer?)"
+                    )
+                tmp = self._fresh_temporary(*final.rsplit("/", 1))
+                with open(tmp, "w") as mark:
+                    mark.write(str(size))
+                    if fsync_enabled():
+                        mark.flush()
+                        os.fsync(mark.fileno())
+                os.replace(tmp, marker)
+                marked = True
+                handle.write(data)
+                handle.flush()
+                if fsync_enabled():
+                    os.fsync(handle.fileno())
+            os.unlink(marker)  # the commit
+            marked = False
+        except OSError as exc:
+            if marked:
+                self.roll_back_append(name)
+            raise storage_error("append to", name, final, exc) from None
+        except BaseException:
+            if marked:
+                self.roll_back_append(name)
+            raise
+        digest = hashlib.sha256(f"itb-append\0{fingerprint}\0{size}\0".encode())
+        digest.update(data)
+        return WriteResult(name, f"sha256:{digest.hexdigest()}", size + len(data), rows)
+
+    def roll_back_append(self, name: str) -> bool:
+        """Restore ``name`` to its size before an unfinished in-place append (cut off what it wrote,
+        remove its marker); True when there was one. Only for a writer of ``name``."""
+        final = self.path(name)
+        committed = _committed_size(final) if self.protocol in LOCAL_PROTOCOLS else None
+        if committed is None:
+            return False
+        with contextlib.suppress(FileNotFoundError), open(final, "r+b") as handle:
+            if handle.seek(0, os.SEEK_END) > committed:
+                handle.truncate(committed)
+                if fsync_enabled():
+                    os.fsync(handle.fileno())
+        os.unlink(final + APPEND_MARK)
+        return True
+
     def _write(self, name: str, parts: Sequence[bytes | memoryview], rows: int | None) -> WriteResult:
         """Write the concatenation of ``parts`` to ``name`` atomically (temporary, fsync, rename; an
         atomic upload on object stores). A failure raises :class:`StorageError` and leaves no
@@ -243,6 +368,8 @@ class Storage:
         try:
             if self.protocol in LOCAL_PROTOCOLS:
                 os.makedirs(parent, exist_ok=True)
+                # a killed append's marker must not outlive the file it describes
+                self.roll_back_append(name)
                 tmp = self._fresh_temporary(parent, base)
                 with open(tmp, "wb") as handle:
                     for part in parts:
@@ -286,18 +413,24 @@ class Storage:
         """Delete what a killed writer of ``name`` left behind. Only for the holder of the data
         root's lock (the runner, after its own stage run of ``name`` failed)."""
         final = self.path(name)
+        self.roll_back_append(name)
         self._clean_stale_tmp(final.rsplit("/", 1)[0], final.rsplit("/", 1)[1])
 
     def remove_stale_temporaries(self) -> int:
-        """Delete every temporary under the root; returns how many. Only for the holder of the data
-        root's lock, before its run starts: then no writer can be working, so all are left-overs."""
+        """Delete every temporary under the root and roll back every unfinished in-place append;
+        returns how many of both. Only for the holder of the data root's lock, before its run starts:
+        then no writer can be working, so all are left-overs."""
         with self.remote_errors("list", ""):
             if not self.fs.exists(self.root):
                 return 0
-            found = [p for p in self.fs.find(self.root) if TMP_MARK in p.rsplit("/", 1)[-1]]
-        for path in found:
+            found = self.fs.find(self.root)
+        stale = [p for p in found if TMP_MARK in p.rsplit("/", 1)[-1]]
+        for path in stale:
             self._remove_quietly(path)
-        return len(found)
+        root = self.root.rstrip("/") + "/"
+        appends = [p[len(root) : -len(APPEND_MARK)] for p in found if p.endswith(APPEND_MARK)]
+        rolled = sum(self.roll_back_append(name) for name in appends if self.appends_in_place)
+        return len(stale) + rolled
 
     def _fresh_temporary(self, parent: str, base: str) -> str:
         """A new temporary name for ``parent/base``. Other writers' temporaries are left alone: one
