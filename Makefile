@@ -94,7 +94,7 @@ typecheck: setup ## mypy (nox -s typecheck)
 
 bench: setup ## time every stage and itb serve on ../shared/data (writes bench/results/)
 	$(BIN)/python bench/run.py
-	$(BIN)/python bench/incremental.py --repeat 2
+	$(BIN)/python bench/incremental.py --repeat 2 --pipeline
 	$(BIN)/python bench/serve.py
 
 clean: ## remove the virtual environments and the default data root

@@ -15,7 +15,11 @@ the stage times the runner recorded (``wall_s``: launch to exit of each stage pr
 With ``--repeat N`` the fastest of N is kept for each (the machine is shared). The result goes to
 ``bench/results/incremental.json``.
 
-Usage: ``python bench/incremental.py [--repeat N]``
+With ``--pipeline`` (``make bench`` passes it) it also runs the whole pipeline with
+``train.retrain_every`` 7d on the 3 years, then one more day (train kept, predict and signals
+appended), and checks the appended predictions and signals against a recompute with the same models.
+
+Usage: ``python bench/incremental.py [--repeat N] [--pipeline]``
 """
 
 from __future__ import annotations
@@ -125,9 +129,64 @@ def incremental_once(base: Path, grown: Path) -> dict[str, Any]:
     return summary(run(path, root))
 
 
+def pipeline_day(base: Path, grown: Path) -> dict[str, Any]:
+    """The whole pipeline with ``train.retrain_every`` 7d: a first run on the 3 years (untimed work,
+    but its figures are the full run's), then one more day: train is kept, predict and signals
+    append, simulate recomputes. Predictions and signals are then recomputed from scratch with the
+    same models (``--force --only predict --only signals``) and compared exactly."""
+    from itb.config import jsonc
+
+    root = WORK / "data-pipeline"
+    shutil.rmtree(root, ignore_errors=True)
+    source = WORK / "growing-pipeline.parquet"
+    shutil.copyfile(base, source)
+    data = jsonc.loads((BENCH / "configs" / "reference.jsonc").read_text())
+    data["data_sources"][0]["path"] = str(source)
+    data["data_root"] = str(root)
+    data["train"]["retrain_every"] = "7d"
+    path = WORK / "data-pipeline.json"
+    path.write_text(json.dumps(data, indent=2))
+    itb = str(Path(sys.executable).parent / "itb")
+
+    def whole(*extra: str) -> dict[str, Any]:
+        command = [itb, "--log-format", "json", "run", str(path), "--backend", "local", *extra]
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+        wall = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"bench: itb run failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        manifest = list_runs(Storage(str(root)))[-1].model_dump(mode="json")
+        stages = {
+            name: {
+                "status": record["status"],
+                "wall_s": record.get("wall_s") or 0.0,
+                "mode": (record.get("incremental") or {}).get("mode"),
+            }
+            for name, record in manifest["stages"].items()
+        }
+        return {
+            "command_wall_s": round(wall, 3),
+            "stages_wall_s": round(sum(s["wall_s"] for s in stages.values()), 3),
+            "stages": stages,
+        }
+
+    first = whole()
+    shutil.copyfile(grown, source.with_suffix(".tmp"))
+    os.replace(source.with_suffix(".tmp"), source)
+    day = whole()
+    appended = {t: pl.read_parquet(root / t) for t in (datasets.PREDICTIONS, datasets.SIGNALS)}
+    whole("--force", "--only", "predict", "--only", "signals")
+    for table, frame in appended.items():
+        assert_frame_equal(frame, pl.read_parquet(root / table), check_exact=True)
+    return {"first_run_3y": first, "one_more_day": day, "predict_signals_equal_full": True}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--pipeline", action="store_true", help="also one more day on the whole pipeline (trains once)"
+    )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     base, grown = cut("base-3y", BASE_END), cut("grown-3y-1d", GROWN_END)
@@ -161,6 +220,14 @@ def main() -> int:
         "repeat": args.repeat,
         "load_average_before": round(load_before, 2),
     }
+    if args.pipeline:
+        result["pipeline"] = pipeline_day(base, grown)
+        day, first = result["pipeline"]["one_more_day"], result["pipeline"]["first_run_3y"]
+        print(
+            f"bench incremental: whole pipeline, one more day with retrain_every 7d: "
+            f"{day['command_wall_s']:.2f}s against {first['command_wall_s']:.2f}s for the first run",
+            file=sys.stderr,
+        )
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "incremental.json").write_text(json.dumps(result, indent=2) + "\n")
     print(

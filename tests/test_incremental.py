@@ -202,3 +202,54 @@ def test_a_downloaded_month_folder_grows_and_appends(tmp_path: Path, candles: pl
         record = stages[name].incremental
         assert record is not None and record.mode == "append", (name, record)
     _assert_tables_equal(root, _full(tmp_path, candles))
+
+
+def test_retrain_every_keeps_the_models_while_the_data_only_grew(
+    tmp_path: Path, candles: pl.DataFrame
+) -> None:
+    """`train.retrain_every`: one more day keeps the models (train skipped, saying why), predict
+    scores the new rows with them and counts them as holdout; a shorter span retrains."""
+    root, source = tmp_path / "data", tmp_path / "source.parquet"
+    _write(candles.filter(pl.col("timestamp") < BASE_END), source)
+    train = load_default_config()["train"]
+    train["algorithms"][0]["params"] = {"num_boost_round": 10, "num_leaves": 7}
+    through_predict = [*STAGES, "train", "predict", "signals"]
+
+    def run(every: str) -> dict[str, StageRecord]:
+        config = _config(root, source, train={**train, "retrain_every": every})
+        result = run_pipeline(config, backend="inprocess", only=through_predict)
+        assert result.ok, [(n, r.error) for _, n, r in result.manifest.all_stages()]
+        return result.manifest.stages
+
+    first = run("2d")
+    models = {p.name: p.read_bytes() for p in (root / "models").glob("*.*")}
+    before = pl.read_parquet(root / datasets.PREDICTIONS)
+    _write(candles, source)
+    kept = run("2d")
+    assert kept["train"].status == "skipped" and kept["train"].reason is not None
+    assert kept["train"].reason.startswith("models kept: trained on data to 2023-03-24T12:39:00Z")
+    assert "retrains at 2023-03-26T12:39:00Z" in kept["train"].reason
+    assert {p.name: p.read_bytes() for p in (root / "models").glob("*.*")} == models
+    assert kept["predict"].status == "succeeded" and kept["predict"].rows == kept["merge"].rows
+    after = pl.read_parquet(root / datasets.PREDICTIONS)
+    assert_frame_equal(
+        after.head(before.height).select("timestamp", "holdout"), before.select("timestamp", "holdout")
+    )
+    assert after.slice(before.height)["holdout"].all()  # rows no model saw: holdout
+    record = kept["predict"].incremental  # the same models: the new rows scored and appended
+    assert record is not None and record.mode == "append" and record.reused_rows == before.height
+    signals = kept["signals"].incremental
+    assert signals is not None and signals.mode == "append" and signals.computed_rows == record.computed_rows
+    metrics = (root / datasets.METRICS).read_text()
+    appended = pl.read_parquet(root / datasets.SIGNALS)
+    config = _config(root, source, train={**train, "retrain_every": "2d"})
+    forced = run_pipeline(config, backend="inprocess", only=["predict", "signals"], force=True).manifest
+    assert [forced.stages[s].incremental.mode for s in ("predict", "signals")] == ["full", "full"]  # type: ignore[union-attr]
+    assert_frame_equal(pl.read_parquet(root / datasets.PREDICTIONS), after, check_exact=True)
+    assert_frame_equal(pl.read_parquet(root / datasets.SIGNALS), appended, check_exact=True)
+    assert (root / datasets.METRICS).read_text() == metrics
+    assert forced.stages["signals"].metrics == kept["signals"].metrics  # counts over the whole table
+    assert first["train"].status == "succeeded"
+    retrained = run("1h")  # the data grew by a day, more than 1h: the models are due
+    assert retrained["train"].status == "succeeded"
+    assert {p.name: p.read_bytes() for p in (root / "models").glob("*.*")} != models

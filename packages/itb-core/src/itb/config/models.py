@@ -219,6 +219,20 @@ class TrainConfig(Model):
         "before the holdout and the label horizon; the reference project's train_length); "
         "default: every row.",
     )
+    retrain_every: str | None = Field(
+        default=None,
+        description="Keep the trained models while the features and labels only grew at their end "
+        "by less than this span of data (e.g. '1d', '7d'): then `itb run` skips train and predicts "
+        "the new rows with the models it has. A config or code change, a changed past or --force "
+        "retrains at once. Default: retrain whenever the features or labels change.",
+    )
+
+    @field_validator("retrain_every")
+    @classmethod
+    def _span(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_freq(value)
+        return value
 
     @field_validator("labels")
     @classmethod

@@ -67,6 +67,11 @@ class Stage(ABC):
         """Fingerprints of inputs that no stage produces (source data, user code)."""
         return {}
 
+    def still_current(self, config: PipelineConfig, storage: Storage, state: dict[str, Any]) -> str | None:
+        """Why the stage counts as up to date although its key changed (a schedule: see train's
+        ``retrain_every``), given its stored ``state``; None (the default): a changed key reruns it."""
+        return None
+
     @abstractmethod
     def run(self, ctx: StageContext) -> StageResult:
         """Compute and write the outputs (each write atomic).

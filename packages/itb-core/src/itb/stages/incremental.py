@@ -150,17 +150,39 @@ def check_append(
         return Appendable(previous, None, stored)
     current = stage_inputs(stage, storage).get(input_name) or {}
     entry: ChainEntry = (int(current.get("rows") or 0), str(current.get("fingerprint")))
+    if previous.input is None:
+        return Recompute(f"{input_name} has no append history")
+    why = not_grown_by_appends(stage, storage, input_name, previous.input)
+    if why is not None:
+        return Recompute(why)
+    return Appendable(previous, entry, stored)
+
+
+def not_grown_by_appends(stage: Stage, storage: Storage, input_name: str, then: ChainEntry) -> str | None:
+    """None when ``input_name`` (an output of one of ``stage``'s dependencies) only grew at its end
+    since it was ``then`` (``(rows, fingerprint)``); else why not."""
     producer = next((dep for dep in stage.deps if _outputs_of(storage, dep, input_name)), None)
     upstream = previous_state(storage, producer) if producer is not None else None
-    if previous.input is None or upstream is None:
-        return Recompute(f"{input_name} has no append history")
-    if not on_chain(upstream.chains.get(input_name, []), previous.input):
-        return Recompute(f"{input_name} changed before its earlier end (recomputed, not appended to)")
-    return Appendable(previous, entry, stored)
+    if upstream is None:
+        return f"{input_name} has no append history"
+    if not on_chain(upstream.chains.get(input_name, []), then):
+        return f"{input_name} changed before its earlier end (recomputed, not appended to)"
+    return None
 
 
 def _outputs_of(storage: Storage, dep: str, name: str) -> bool:
     return name in ((read_state(storage, dep) or {}).get("outputs") or {})
+
+
+def last_timestamp(storage: Storage, name: str) -> int | None:
+    """The ``timestamp`` of a stored table's last row (a local file: only its last row group is
+    read), or None for an empty table."""
+    path = storage.scan_path(name)
+    if path is not None:
+        stamps = pl.scan_parquet(path).select(pl.col("timestamp").last()).collect()["timestamp"]
+    else:
+        stamps = storage.read_parquet(name, columns=["timestamp"])["timestamp"].tail(1)
+    return None if stamps.is_empty() or stamps[0] is None else int(stamps[0])
 
 
 def history_reason(history: History, what: str) -> str | None:
@@ -375,12 +397,21 @@ def generated_table(
     history: History,
     what: str,
     ahead: int = 0,
+    facts: dict[str, Any] | None = None,
 ) -> TableOutcome:
     """``compute`` (input rows -> output rows, row for row) over the input: appended to the stored
-    output when :func:`check_append` and the generators' history allow, else over every row."""
+    output when :func:`check_append` and the generators' history allow, else over every row.
+
+    ``facts`` (JSON values, stored with the append state) are what else the stored rows depend on
+    (predict: the models' fingerprints): the table appends only when they are what the earlier run
+    stored."""
+    facts = facts or {}
     decision = check_append(stage, config, storage, basis, input_name)
     if isinstance(decision, Appendable):
         reason = history_reason(history, what)
+        changed = [key for key, value in facts.items() if decision.previous.extra.get(key) != value]
+        if reason is None and changed:
+            reason = f"its {' and '.join(changed)} changed since the earlier run"
         if reason is not None:
             decision = Recompute(reason)
     if isinstance(decision, Appendable):
@@ -397,7 +428,7 @@ def generated_table(
                 reason=f"{input_name} grew by {grown} rows after its stored end",
             )
             return TableOutcome(
-                new, plan.keep, record, decision.previous, decision.input,
+                new, plan.keep, record, decision.previous, decision.input, facts,
                 stored=decision.stored, unstable=ahead,
             )  # fmt: skip
         decision = Recompute("the recomputed overlap differs from the stored rows (a generator reads "
@@ -406,4 +437,4 @@ def generated_table(
     table = compute(storage.read_parquet(input_name))
     record = AppendRecord(mode="full", computed_rows=table.height, reused_rows=0, reason=decision.reason)
     entry: ChainEntry = (int(current.get("rows") or table.height), str(current.get("fingerprint")))
-    return TableOutcome(table, 0, record, None, entry, unstable=ahead)
+    return TableOutcome(table, 0, record, None, entry, facts, unstable=ahead)

@@ -1,7 +1,8 @@
 """predict: score every row with every model; metrics on the held-out tail (``metrics.json``).
 
 Scores are named ``<label>_<algorithm>``; rows whose features are not all known yet (indicator
-warm-up) get null scores. The ``holdout`` column marks rows no model was trained on. The models
+warm-up) get null scores. The ``holdout`` column marks rows no model was trained on (from the
+models' training split, so the rows added since they were trained count too). The models
 refuse a features table that differs from the one they were trained on
 (:meth:`itb.models.modelset.ModelSet.check`).
 """
@@ -15,13 +16,17 @@ import numpy as np
 import polars as pl
 
 from itb import datasets
-from itb.compute.training import holdout_warnings
+from itb.compute.training import TrainingTable, feature_names, holdout_warnings
 from itb.config.models import PipelineConfig
+from itb.errors import DataError
+from itb.generators.history import History
 from itb.models.modelset import ModelSet, feature_config_hash
 from itb.models.scoring import model_metrics
 from itb.models.trained import model_name
 from itb.stages.base import Stage, StageContext, StageResult
-from itb.stages.tables import read_training_table
+from itb.stages.incremental import TableOutcome, basis_key, generated_table, log_record, read_rows_from
+from itb.stages.state import stage_inputs
+from itb.storage.store import Storage
 
 
 class PredictStage(Stage):
@@ -40,37 +45,88 @@ class PredictStage(Stage):
         }
 
     def run(self, ctx: StageContext) -> StageResult:
-        config = ctx.config
-        table = read_training_table(config, ctx.storage)
-        merged = ctx.storage.read_parquet(datasets.MERGED, columns=["timestamp", "close"])
+        config, storage = ctx.config, ctx.storage
         pairs = [(label, a) for label in config.train.labels for a in config.train.algorithms]
-        models = ModelSet.load(ctx.storage, [model_name(label, a.name) for label, a in pairs])
-        models.check(table.features, feature_config_hash(config.feature_sets, table.features))
+        models = ModelSet.load(storage, [model_name(label, a.name) for label, a in pairs])
+        features = feature_names(config, table_schema(storage, datasets.FEATURES))
+        models.check(features, feature_config_hash(config.feature_sets, features))
+        labels = storage.read_parquet(datasets.LABELS)
+        rows = (stage_inputs(self, storage).get(datasets.FEATURES) or {}).get("rows")
+        if rows is not None and rows != labels.height:
+            raise DataError("features.parquet and labels.parquet cover different rows; rerun with --force")
+        start = holdout_start(models, labels["timestamp"], config.train.holdout)
+        holdout_from = int(labels["timestamp"][start]) if start < labels.height else None
         # Scoring is row by row, so its result does not depend on the thread count (training's may):
         # use every core unless train.threads says otherwise; predict mostly runs alone.
         threads = config.train.threads or max(ctx.threads, os.cpu_count() or 1)
-        scores = models.score(table.df, threads)
-        known = (
-            table.df.select(pl.all_horizontal(pl.col(table.features).is_not_null())).to_series().to_numpy()
-        )
-        holdout = np.arange(table.df.height) >= table.holdout_start
-        columns: dict[str, Any] = {
-            "timestamp": table.df["timestamp"],
-            "close": merged["close"],
-            "holdout": holdout,
+
+        def score(rows: pl.DataFrame) -> pl.DataFrame:
+            """The predictions of these features rows (any stretch of the table)."""
+            scores = models.score(rows, threads)
+            first = rows["timestamp"][0] if rows.height else 0
+            close = close_from(storage, first).head(rows.height)
+            holdout = pl.lit(False) if holdout_from is None else pl.col("timestamp") >= holdout_from
+            columns = [pl.Series(name, scores[name]).fill_nan(None) for name in models.names]
+            out = pl.DataFrame({"timestamp": rows["timestamp"], "close": close}).with_columns(holdout=holdout)
+            return out.with_columns(columns)
+
+        basis = basis_key(self, config)
+        used = {
+            n: str(i.get("fingerprint"))
+            for n, i in stage_inputs(self, storage).items()
+            if n.startswith("models/")
         }
+        made = generated_table(
+            self, config, storage, basis=basis, input_name=datasets.FEATURES,
+            output_name=datasets.PREDICTIONS, compute=score, history=History(),
+            what="the models", facts={"models": used, "holdout start": holdout_from},
+        )  # fmt: skip
+        log_record(ctx.log, self.name, made.record)
+        written = made.write(storage, datasets.PREDICTIONS)
+        held = rows_from(storage, datasets.PREDICTIONS, start, made)
         metrics: dict[str, Any] = {}
         for label, algorithm in pairs:
             name = model_name(label, algorithm.name)
-            columns[name] = pl.Series(name, scores[name]).fill_nan(None)
-            metrics[name] = model_metrics(algorithm, table.df[label], scores[name], holdout & known)
+            truth, scores = labels[label].slice(start), held[name].fill_null(np.nan).to_numpy()
+            metrics[name] = model_metrics(algorithm, truth, scores, np.ones(len(scores), dtype=bool))
             ctx.log.info("%s holdout: %s", name, metrics[name])
-        out = pl.DataFrame(columns)
-        document = {"span": "holdout", "rows_from": table.holdout_start, "models": metrics}
+        document = {"span": "holdout", "rows_from": start, "models": metrics}
+        table = TrainingTable(labels, [], start, start)
         return StageResult(
-            {
-                datasets.PREDICTIONS: ctx.storage.write_parquet(datasets.PREDICTIONS, out),
-                datasets.METRICS: ctx.storage.write_json(datasets.METRICS, document),
-            },
+            {datasets.PREDICTIONS: written, datasets.METRICS: storage.write_json(datasets.METRICS, document)},
             metrics={"holdout": metrics, "warnings": holdout_warnings(table, config.train.labels)},
+            incremental=made.record,
+            state={"append": made.state(basis, written)},
         )
+
+
+def table_schema(storage: Storage, name: str) -> pl.DataFrame:
+    """An empty frame with the columns of a stored table (a local file: only its footer is read)."""
+    path = storage.scan_path(name)
+    if path is not None:
+        return pl.scan_parquet(path).head(0).collect()
+    return storage.read_parquet(name).head(0)
+
+
+def close_from(storage: Storage, first_ms: int) -> pl.Series:
+    """The merged ``close`` from the row at ``first_ms`` on (a local file: later row groups only)."""
+    path = storage.scan_path(datasets.MERGED)
+    frame = pl.scan_parquet(path) if path is not None else storage.read_parquet(datasets.MERGED).lazy()
+    return frame.filter(pl.col("timestamp") >= first_ms).select("close").collect()["close"]
+
+
+def rows_from(storage: Storage, name: str, start: int, made: TableOutcome) -> pl.DataFrame:
+    """Rows ``start ..`` of the table ``made`` was written to (a full recompute: from memory)."""
+    if not made.appended:
+        return made.tail.slice(start)
+    return read_rows_from(storage, name, start)
+
+
+def holdout_start(models: ModelSet, stamps: pl.Series, holdout: float) -> int:
+    """The first row no model was trained on: from the models' ``holdout_from_ms`` (the first holdout
+    row when they were trained, so rows added since, which no model saw, are holdout too), else (models
+    from before it was recorded) the split of today's rows (``train.holdout``)."""
+    froms = [model.meta.get("holdout_from_ms") for model in models.models]
+    if not froms or any(value is None for value in froms):
+        return int(stamps.len() * (1 - holdout))
+    return int(np.searchsorted(stamps.to_numpy(), max(int(v) for v in froms if v is not None), side="left"))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+import polars as pl
+
 from itb import datasets
 from itb.compute.signals import apply_signal_sets, signal_counts
 from itb.config.models import PipelineConfig
+from itb.generators.lookback import lookback_of_sets
 from itb.stages.base import Stage, StageContext, StageResult
+from itb.stages.incremental import TableOutcome, basis_key, generated_table, log_record
 
 
 def predictions_name(config: PipelineConfig) -> str:
@@ -33,11 +37,26 @@ class SignalsStage(Stage):
         return user_fingerprints(config.signal_sets)
 
     def run(self, ctx: StageContext) -> StageResult:
-        predictions = ctx.storage.read_parquet(predictions_name(ctx.config))
-        out = apply_signal_sets(predictions, ctx.config.signal_sets)
-        counts = signal_counts(out)
+        sets = ctx.config.signal_sets
+        basis = basis_key(self, ctx.config)
+        made = generated_table(
+            self, ctx.config, ctx.storage, basis=basis, input_name=predictions_name(ctx.config),
+            output_name=datasets.SIGNALS, compute=lambda rows: apply_signal_sets(rows, sets),
+            history=lookback_of_sets(sets, "signal"), what="the signal sets",
+        )  # fmt: skip
+        log_record(ctx.log, self.name, made.record)
+        written = made.write(ctx.storage, datasets.SIGNALS)
+        counts = signal_counts(made.tail) if not made.appended else stored_signal_counts(ctx, made)
         ctx.log.info("signal counts: %s", counts)
         return StageResult(
-            {datasets.SIGNALS: ctx.storage.write_parquet(datasets.SIGNALS, out)},
+            {datasets.SIGNALS: written},
             metrics={"signal_counts": counts},
+            incremental=made.record,
+            state={"append": made.state(basis, written)},
         )
+
+
+def stored_signal_counts(ctx: StageContext, made: TableOutcome) -> dict[str, int]:
+    """:func:`signal_counts` of the whole appended table, reading only its boolean columns."""
+    columns = [c for c, dtype in made.tail.schema.items() if dtype == pl.Boolean]
+    return signal_counts(ctx.storage.read_parquet(datasets.SIGNALS, columns=columns))

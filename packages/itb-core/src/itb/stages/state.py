@@ -219,9 +219,13 @@ def up_to_date(stage: Stage, config: PipelineConfig, storage: Storage) -> tuple[
     state = read_state(storage, stage.name)
     if state is None:
         return False, key, "never ran"
+    reason = "up to date"
     if state.get("key") != key:
-        return False, key, "inputs, config or code changed"
+        kept = stage.still_current(config, storage, state)
+        if kept is None:
+            return False, key, "inputs, config or code changed"
+        reason = kept
     for name, info in state.get("outputs", {}).items():
         if storage.size(name) != info.get("size"):
             return False, key, f"output {name} missing or changed"
-    return True, key, "up to date"
+    return True, key, reason

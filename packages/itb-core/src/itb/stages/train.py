@@ -15,17 +15,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from itb import datasets
+from itb.compute.append import ChainEntry
 from itb.compute.training import fit_label_models
-from itb.config.models import PipelineConfig
+from itb.config.models import PipelineConfig, parse_freq
 from itb.errors import DataError
 from itb.models.modelset import HASH_KEY, feature_config_hash
 from itb.models.trained import model_files, model_name
 from itb.promotion.slot import slot_prefix, slot_storage
 from itb.promotion.switch import forget_switch
 from itb.stages.base import Stage, StageContext, StageResult
+from itb.stages.incremental import basis_key, last_timestamp, not_grown_by_appends
+from itb.stages.state import stage_inputs
 from itb.stages.tables import read_training_table
 from itb.storage.store import Storage, WriteResult
+from itb.timefmt import iso_ms
+
+#: What train's state records of the data the live models were trained on (``state/train.json``
+#: ``trained``), for ``train.retrain_every``.
+TRAINED_KEY = "trained"
+
+
+class TrainedOn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: The stage key without its inputs (stage version, code, config section).
+    basis: str
+    #: ``(rows, fingerprint)`` of features and labels then.
+    inputs: dict[str, ChainEntry]
+    #: The timestamp of the last row then.
+    data_end_ms: int
 
 
 class TrainStage(Stage):
@@ -47,6 +68,7 @@ class TrainStage(Stage):
     def config_section(self, config: PipelineConfig) -> Any:
         section = config.train.model_dump(mode="json")
         section.pop("threads", None)  # threads change speed, not the model
+        section.pop("retrain_every", None)  # when to retrain, not what
         return section
 
     # With several models, each is one step (its own process or container, in parallel); the
@@ -68,6 +90,7 @@ class TrainStage(Stage):
         if not self.steps(ctx.config, ctx.storage):
             trained = self._train(ctx, only=None, target=ctx.storage)
             forget_switch(ctx.storage)  # the live set is new as a whole: a killed promotion is moot
+            trained.state = self._trained_on(ctx)
             return trained
         forget_switch(ctx.storage)
         outputs = {}
@@ -76,7 +99,45 @@ class TrainStage(Stage):
             if size is None:
                 raise DataError(f"train: {name} is missing; rerun the stage")
             outputs[name] = WriteResult(name, ctx.storage.fingerprint(name), size)
-        return StageResult(outputs, metrics={"models": len(self.steps(ctx.config, ctx.storage))})
+        metrics = {"models": len(self.steps(ctx.config, ctx.storage))}
+        return StageResult(outputs, metrics=metrics, state=self._trained_on(ctx))
+
+    def _trained_on(self, ctx: StageContext) -> dict[str, Any]:
+        """The state entry that lets ``train.retrain_every`` keep these models (:meth:`still_current`)."""
+        inputs = stage_inputs(self, ctx.storage)
+        entries: dict[str, ChainEntry] = {
+            name: (int(inputs[name].get("rows") or 0), str(inputs[name].get("fingerprint")))
+            for name in (datasets.FEATURES, datasets.LABELS)
+            if name in inputs
+        }
+        end = last_timestamp(ctx.storage, datasets.FEATURES)
+        if end is None:
+            return {}
+        record = TrainedOn(basis=basis_key(self, ctx.config), inputs=entries, data_end_ms=end)
+        return {TRAINED_KEY: record.model_dump(mode="json")}
+
+    def still_current(self, config: PipelineConfig, storage: Storage, state: dict[str, Any]) -> str | None:
+        """With ``train.retrain_every``: the models stay while the same config and code would train
+        them, features and labels only grew at their end since, and by less than that span."""
+        every = config.train.retrain_every
+        if every is None:
+            return None
+        try:
+            trained = TrainedOn.model_validate(state.get(TRAINED_KEY))
+        except ValueError:
+            return None
+        if trained.basis != basis_key(self, config):
+            return None
+        if any(not_grown_by_appends(self, storage, n, e) for n, e in trained.inputs.items()):
+            return None
+        end = last_timestamp(storage, datasets.FEATURES)
+        due = trained.data_end_ms + int(parse_freq(every).total_seconds() * 1000)
+        if end is None or end >= due:
+            return None
+        return (
+            f"models kept: trained on data to {iso_ms(trained.data_end_ms)}, the data now ends "
+            f"{iso_ms(end)}; train.retrain_every {every} retrains at {iso_ms(due)}"
+        )
 
     def _train(self, ctx: StageContext, only: str | None, target: Storage) -> StageResult:
         """Fit the models (only ``only`` when set) on ``ctx.storage``'s tables and save them under
@@ -86,8 +147,14 @@ class TrainStage(Stage):
         threads = config.train.threads or ctx.threads
         outputs = {}
         metrics: dict[str, Any] = {}
-        data_fingerprint = {n: ctx.storage.fingerprint(n) for n in (datasets.FEATURES, datasets.LABELS)}
+        recorded = stage_inputs(self, ctx.storage)  # the versions the stage keys name (not re-hashed)
+        data_fingerprint = {
+            n: (recorded.get(n) or {}).get("fingerprint") or ctx.storage.fingerprint(n)
+            for n in (datasets.FEATURES, datasets.LABELS)
+        }
         config_hash = feature_config_hash(config.feature_sets, table.features)
+        stamps = table.df["timestamp"]
+        holdout_from = int(stamps[table.holdout_start]) if table.holdout_start < stamps.len() else None
         for label in config.train.labels:
             wanted = [a for a in config.train.algorithms if only in (None, model_name(label, a.name))]
             if not wanted:
@@ -103,6 +170,8 @@ class TrainStage(Stage):
                     "train_rows": fitted.rows,
                     "train_range_ms": list(fitted.range_ms),
                     "target_mean": fitted.target_mean,
+                    # rows from here on are no model's training rows (predict's holdout)
+                    "holdout_from_ms": holdout_from,
                     "data_fingerprint": data_fingerprint,
                     HASH_KEY: config_hash,
                 }
@@ -131,6 +200,9 @@ class CandidateStage(TrainStage):
 
     def steps(self, config: PipelineConfig, storage: Storage) -> list[str]:
         return []  # one run: the slot is named by the run id, which a step's outputs cannot know
+
+    def still_current(self, config: PipelineConfig, storage: Storage, state: dict[str, Any]) -> str | None:
+        return None  # a candidate run trains a candidate: retrain_every is for the live models
 
     def run(self, ctx: StageContext) -> StageResult:
         prefix = slot_prefix(ctx.run_id)
