@@ -129,10 +129,21 @@ def test_a_worse_candidate_is_kept_out_and_the_manifest_says_why(
     secrets = {"telegram_bot_token": "env:ITB_TEST_TG_TOKEN", "telegram_chat_id": "env:ITB_TEST_TG_CHAT"}
     monkeypatch.setenv("ITB_TEST_TG_TOKEN", TG_TOKEN)
     monkeypatch.setenv("ITB_TEST_TG_CHAT", "4242")
+    # older nightly runs left slots and replaced sets: past keep_slots (7) the oldest go
+    older = [f"2020010{day}T030000Z-00000{day}" for day in range(1, 9)]
+    for run in older:
+        storage.write_bytes(f"models/candidates/{run}/models/low_10_gb.json", b"{}")
+        storage.write_bytes(f"models/previous/{run}/models/low_10_gb.json", b"{}")
     with FakeTelegram(TG_TOKEN) as tg:
         monkeypatch.setenv(API_URL_ENV, tg.url)
-        again = promote_command(config.model_copy(update={"secrets": secrets}), None, None)
+        again = promote_command(config.model_copy(update={"secrets": secrets}), None, run_id)
         assert tg.messages("4242") == [again.summary()]
+    assert again.pruned == [
+        *(f"models/candidates/{run}" for run in older[:2]),
+        f"models/previous/{older[0]}",
+    ]
+    assert candidate_runs(storage) == [*older[2:], run_id]
+    assert not storage.exists(f"models/previous/{older[0]}") and storage.exists(f"models/previous/{older[1]}")
     assert not again.promoted and again.summary().startswith(f"itb: candidate {run_id} kept out: low_10_gb")
     judged_again = read_manifest(storage, run_id).promotion
     assert judged_again == again

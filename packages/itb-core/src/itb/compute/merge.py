@@ -16,7 +16,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from itb.config.models import parse_freq
+from itb.config.models import span_ms
 from itb.errors import DataError
 from itb.timefmt import iso_ms
 
@@ -111,7 +111,7 @@ def merge_sources(
     end_ms: int | None = None,
 ) -> tuple[pl.DataFrame, MergeReport]:
     """Merge ``sources`` onto the ``freq`` raster ``[start, end)`` (default: the first source's span)."""
-    freq_ms = int(parse_freq(freq).total_seconds() * 1000)
+    freq_ms = span_ms(freq)
     if not sources:
         raise DataError("merge: no data sources")
     frames: list[pl.DataFrame] = []

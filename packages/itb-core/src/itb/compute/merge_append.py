@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from itb.compute.append import VERIFY_ROWS, TailPlan, frame_digest
 from itb.compute.merge import MergeReport, SourceFrame, merge_sources
-from itb.config.models import parse_freq
+from itb.config.models import span_ms
 
 #: Source rows whose digest stands for the whole earlier source (a day of 1m candles).
 SOURCE_DIGEST_ROWS = 1440
@@ -101,7 +101,7 @@ def merge_tail(
     ``stored_rows`` and ``stored_first`` describe the stored merged table (its row count and first
     timestamp); ``source.frame`` holds the source rows from ``offset`` on; ``start_ms`` is ``merge.start``.
     """
-    freq_ms = int(parse_freq(freq).total_seconds() * 1000)
+    freq_ms = span_ms(freq)
     tail_source = source.frame.slice(max(0, mark.rows - VERIFY_ROWS - offset))
     start = int(tail_source["timestamp"][0])
     if start_ms is not None:

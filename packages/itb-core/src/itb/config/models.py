@@ -50,6 +50,11 @@ def parse_freq(freq: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _FREQ_UNITS[match.group(2).lower()])
 
 
+def span_ms(text: str) -> int:
+    """A span written like a candle interval (``1m``, ``7d``; :func:`parse_freq`) in milliseconds."""
+    return int(parse_freq(text).total_seconds() * 1000)
+
+
 class DataSource(Model):
     """One kline source. Its columns enter the merged table with ``column_prefix`` in front."""
 
@@ -340,6 +345,12 @@ class PromotionSettings(Model):
         description="The most the holdout backtest's max drawdown may grow, in percentage points; unset: "
         "not checked.",
     )
+    keep_slots: int = Field(
+        default=7,
+        ge=1,
+        description="Candidate slots (models/candidates/<run_id>/) and replaced model sets "
+        "(models/previous/<run_id>/) kept, newest first: older ones are deleted after each decision.",
+    )
 
 
 class OutputSet(Model):
@@ -502,7 +513,7 @@ class PipelineConfig(Model):
 
     @property
     def freq_ms(self) -> int:
-        return int(parse_freq(self.freq).total_seconds() * 1000)
+        return span_ms(self.freq)
 
     def label_horizon(self) -> int:
         """The longest look-ahead of any label set (rows): training keeps this gap before the holdout,

@@ -15,7 +15,7 @@ from itb.models.modelset import FeatureMismatch, ModelSet
 from itb.promotion.evaluate import holdout_of, set_figures
 from itb.promotion.records import PromotionDecision
 from itb.promotion.rule import failed_conditions
-from itb.promotion.slot import model_set_files, model_set_names, slot_prefix, slot_storage
+from itb.promotion.slot import model_set_files, model_set_names, prune_slots, slot_prefix, slot_storage
 from itb.promotion.switch import roll_back, switch_models
 from itb.runs.ids import utc_now
 from itb.stages.tables import read_training_table
@@ -25,7 +25,14 @@ from itb.storage.store import Storage
 def promote_candidate(
     config: PipelineConfig, storage: Storage, run_id: str, threads: int = 1
 ) -> PromotionDecision:
-    """Decide on the candidate of run ``run_id`` and, when it passes, make it the live model set."""
+    """Decide on the candidate of run ``run_id`` and, when it passes, make it the live model set;
+    then delete the candidate slots and replaced sets past ``promotion.keep_slots``."""
+    decision = _decide(config, storage, run_id, threads)
+    decision.pruned = prune_slots(storage, config.promotion.keep_slots, run_id)
+    return decision
+
+
+def _decide(config: PipelineConfig, storage: Storage, run_id: str, threads: int) -> PromotionDecision:
     rolled = roll_back(storage)  # a killed switch first returns to the old set
     files = model_set_files(config)
     candidate = slot_storage(storage, run_id)
@@ -41,7 +48,7 @@ def promote_candidate(
     decision = PromotionDecision(
         candidate_run=run_id,
         promoted=False,
-        rule=config.promotion.model_dump(exclude={"candidate"}),
+        rule=config.promotion.model_dump(exclude={"candidate", "keep_slots"}),
         holdout=holdout_of(table),
         decided_at=utc_now(),
     )

@@ -54,6 +54,8 @@ class PromotionDecision(Record):
     #: The rule as configured (``promotion`` section) when the decision was made.
     rule: dict[str, float | bool | None] = Field(default_factory=dict)
     decided_at: str
+    #: Older candidate slots and replaced model sets deleted after the decision (``keep_slots``).
+    pruned: list[str] = Field(default_factory=list)
 
     def summary(self) -> str:
         """One line for logs and the Telegram message."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from itb import datasets
 from itb.config.models import PipelineConfig
 from itb.models.trained import model_files, model_name
+from itb.promotion.switch import PREVIOUS_FOLDER
 from itb.storage.store import Storage
 
 CANDIDATES_FOLDER = f"{datasets.MODELS_FOLDER}/candidates"
@@ -40,4 +41,23 @@ def model_set_names(config: PipelineConfig) -> list[str]:
 
 def candidate_runs(storage: Storage) -> list[str]:
     """Run ids with a candidate slot, oldest first (run ids sort by time)."""
-    return sorted({name.split("/")[2] for name in storage.list(CANDIDATES_FOLDER) if name.count("/") >= 3})
+    return runs_under(storage, CANDIDATES_FOLDER)
+
+
+def runs_under(storage: Storage, folder: str) -> list[str]:
+    """Run ids with a folder under ``folder`` (``<folder>/<run_id>/...``), oldest first."""
+    depth = folder.count("/") + 1
+    return sorted({n.split("/")[depth] for n in storage.list(folder) if n.count("/") > depth})
+
+
+def prune_slots(storage: Storage, keep: int, current: str) -> list[str]:
+    """Delete all but the newest ``keep`` candidate slots and replaced model sets (never run
+    ``current``'s); returns the folders deleted, root-relative."""
+    deleted = []
+    for folder in (CANDIDATES_FOLDER, PREVIOUS_FOLDER):
+        runs = runs_under(storage, folder)
+        for run in runs[: max(0, len(runs) - keep)]:
+            if run != current:
+                storage.delete(f"{folder}/{run}")
+                deleted.append(f"{folder}/{run}")
+    return deleted

@@ -30,17 +30,12 @@ from typing import Any
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from itb.config.models import as_list, parse_freq
+from itb.config.models import as_list, parse_freq, span_ms
 from itb.serve.diagram_chart import BAR_COLUMNS, render_png, resample
 from itb.serve.live_log import LiveLog
 from itb.serve.messages import MessageSink
 from itb.storage.store import Storage
 from itb.timefmt import utc_day, utc_minute
-
-
-def freq_ms(text: str) -> int:
-    """Milliseconds of a frequency such as ``1D``, ``1h``, ``5min`` (see :func:`parse_freq`)."""
-    return int(parse_freq(text).total_seconds() * 1000)
 
 
 class DiagramConfig(BaseModel):
@@ -73,7 +68,7 @@ class DiagramConfig(BaseModel):
     @property
     def window_ms(self) -> int:
         """The time the diagram covers."""
-        return self.nrows * freq_ms(self.resampling_freq)
+        return self.nrows * span_ms(self.resampling_freq)
 
 
 def is_due(timestamp_ms: int, candle_ms: int, every_ms: int) -> bool:
@@ -97,8 +92,8 @@ class DiagramNotifier:
         self.sink = sink
         self.storage = storage
         self.score = config.score_column_names[0]
-        self.every_ms = freq_ms(config.notification_freq)
-        self.bar_ms = freq_ms(config.resampling_freq)
+        self.every_ms = span_ms(config.notification_freq)
+        self.bar_ms = span_ms(config.resampling_freq)
         #: The time the diagram covers (``nrows`` bars), worked out once: it is used on every candle.
         self.window_ms = config.window_ms
         #: Recent candles as (timestamp, high, low, close, score), oldest first.

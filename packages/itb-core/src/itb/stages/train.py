@@ -20,11 +20,11 @@ from pydantic import BaseModel, ConfigDict
 from itb import datasets
 from itb.compute.append import ChainEntry
 from itb.compute.training import fit_label_models
-from itb.config.models import PipelineConfig, parse_freq
+from itb.config.models import PipelineConfig, span_ms
 from itb.errors import DataError
 from itb.models.modelset import HASH_KEY, feature_config_hash
-from itb.models.trained import model_files, model_name
-from itb.promotion.slot import slot_prefix, slot_storage
+from itb.models.trained import model_name
+from itb.promotion.slot import model_set_files, model_set_names, slot_prefix, slot_storage
 from itb.promotion.switch import forget_switch
 from itb.stages.base import Stage, StageContext, StageResult
 from itb.stages.incremental import basis_key, last_timestamp, not_grown_by_appends
@@ -58,12 +58,7 @@ class TrainStage(Stage):
         return not config.promotion.candidate
 
     def outputs(self, config: PipelineConfig) -> list[str]:
-        return [
-            path
-            for label in config.train.labels
-            for a in config.train.algorithms
-            for path in model_files(model_name(label, a.name), a)
-        ]
+        return model_set_files(config)
 
     def config_section(self, config: PipelineConfig) -> Any:
         section = config.train.model_dump(mode="json")
@@ -75,7 +70,7 @@ class TrainStage(Stage):
     # finalize run only records the model files. One model trains in one run, as before.
 
     def steps(self, config: PipelineConfig, storage: Storage) -> list[str]:
-        names = [model_name(lb, a.name) for lb in config.train.labels for a in config.train.algorithms]
+        names = model_set_names(config)
         return names if len(names) > 1 else []
 
     def step_outputs(self, config: PipelineConfig, step: str) -> list[str]:
@@ -131,7 +126,7 @@ class TrainStage(Stage):
         if any(not_grown_by_appends(self, storage, n, e) for n, e in trained.inputs.items()):
             return None
         end = last_timestamp(storage, datasets.FEATURES)
-        due = trained.data_end_ms + int(parse_freq(every).total_seconds() * 1000)
+        due = trained.data_end_ms + span_ms(every)
         if end is None or end >= due:
             return None
         return (
