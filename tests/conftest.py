@@ -7,15 +7,41 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 from itb.config import jsonc
 
+from tests import netguard
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = REPO / "configs" / "btcusdt-1m.jsonc"
 SHARED_DATA = REPO.parent / "shared" / "data"
+FAULTS = Path(__file__).resolve().parent / "faults"
+
+# Tests talk to 127.0.0.1 only: in this process and, through tests/faults/sitecustomize.py, in every
+# Python process the tests start (see tests/netguard.py).
+netguard.install()
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(FAULTS), os.environ.get("PYTHONPATH", "")) if p)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    handle, path = tempfile.mkstemp(prefix="itb-netguard-", suffix=".log")
+    os.close(handle)
+    os.environ[netguard.LOG_ENV] = path
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = Path(os.environ.get(netguard.LOG_ENV, "/nonexistent"))
+    if path.exists() and path.read_text().strip():
+        refused = path.read_text()
+        session.config.get_terminal_writer().line(
+            f"network guard: connections outside 127.0.0.1 were refused:\n{refused}", red=True
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    path.unlink(missing_ok=True)
 
 
 def load_default_config() -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Loaded at start-up by Python processes whose ``PYTHONPATH`` holds this folder (see ``__init__``).
+"""Loaded at start-up by Python processes whose ``PYTHONPATH`` holds this folder (see ``__init__``;
+the test session puts it there for every process it starts).
+
+Always: the network guard of ``tests/netguard.py`` (connections to 127.0.0.1 only).
 
 With ``ITB_TEST_PAUSE_BEFORE_RENAME=NAME:SECONDS`` set, renaming a file onto a path ending with
 ``/NAME`` first sleeps SECONDS, so a test can kill the writer while its temporary file is complete
@@ -12,6 +15,14 @@ import os
 import sys
 import time
 from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+try:
+    import netguard
+
+    netguard.install()
+finally:
+    del sys.path[0]
 
 
 def _pause_on(event_name: str, setting: str, position: int) -> None:
