@@ -282,3 +282,39 @@ def test_a_fill_that_races_the_timeout_cancel_is_booked(fake: FakeBinance, tmp_p
     assert state.held_base == order.qty * Decimal("0.999")
     assert (state.base, state.quote) == balances(fake)
     assert load_control(Storage(str(tmp_path)), "BTCUSDT").state == "running"
+
+
+def test_quiet_candles_cost_one_order_read_and_no_journal_write(fake: FakeBinance, tmp_path: Path) -> None:
+    """The weight budget of a quiet minute: after the first candle (clock, filters, reconciliation),
+    a candle with an open order and no signal reads that order once, asks nothing else (the clock
+    offset is measured every 10 minutes, not every candle) and writes nothing; while stopped,
+    candles with nothing to cancel write nothing either. The fake's clock stays where it is (rows
+    are handed over directly), so the exchange and the local clock do not drift apart."""
+    storage = Storage(str(tmp_path))
+    trader = make_trader(fake, tmp_path, limit_price_adjustment=0.05, order_timeout_candles=30)
+
+    def quietly(i: int) -> None:
+        trader.send({**KLINES.row(i, named=True), "buy": False, "sell": False})
+
+    try:
+        deliver(trader, fake, START, buy=True)  # an order far below the market: stays open
+        assert sum(path.endswith("/openOrders") for _, path in fake.spot.calls) == 1  # reconciliation
+        clock = [entry for entry in fake.log if entry[0].endswith("/api/v3/time")]
+        journal = tmp_path / "trade" / "BTCUSDT" / "journal.json"
+        written = journal.stat().st_mtime_ns
+        for minute in range(1, 4):
+            before = len(fake.spot.calls)
+            quietly(START + minute)
+            quiet = fake.spot.calls[before:]
+            assert [(method, path.rsplit("/", 1)[-1]) for method, path in quiet] == [("GET", "order")]
+        assert len([e for e in fake.log if e[0].endswith("/api/v3/time")]) == len(clock) == 1
+        assert journal.stat().st_mtime_ns == written  # nothing changed: not written again
+        save_control(storage, "BTCUSDT", Control(state="stopped", reason="test", by="cli"))
+        quietly(START + 4)  # cancels the open order: written once
+        state = load_state(storage, "BTCUSDT")
+        assert state is not None and not state.open_orders()
+        written = journal.stat().st_mtime_ns
+        quietly(START + 5)  # stopped, nothing open: nothing to write
+        assert journal.stat().st_mtime_ns == written
+    finally:
+        trader.close()

@@ -167,7 +167,8 @@ class BinanceTrader:
         try:
             day = utc_day(timestamp)
             filters = await self.venue.prepare(day)
-            if not self._reconciled:
+            reconciled_now = not self._reconciled
+            if reconciled_now:
                 problems = await self.reconcile(filters)
                 self._reconciled = True
                 if self._failing:  # one message per outage: its start and its end
@@ -178,7 +179,8 @@ class BinanceTrader:
             if state.day != day:
                 state.day, state.orders_today, state.pnl_today = day, 0, Decimal(0)
                 self._dirty = True
-            await self._refresh()
+            if not reconciled_now:  # a reconciliation has just read every open order
+                await self._refresh()
             if load_control(self.storage, self.symbol).state == "stopped":
                 await self._cancel_all("kill switch")
                 return
@@ -252,7 +254,7 @@ class BinanceTrader:
         new_qty = order.executed - order.booked
         booked = book_fills(self.state, order, fee_base, fee_quote)
         self.state.replace(booked)
-        save_state(self.storage, self.state)
+        self._dirty = True  # written once at the end of the candle (a crash before: reconciled again)
         avg = order.quote / order.executed
         self._say(
             f"trader_binance {self.symbol}: {order.side} {new_qty:f} filled at {avg:.2f} "
@@ -281,8 +283,7 @@ class BinanceTrader:
 
     async def _cancel_all(self, reason: str) -> None:
         for order in self.state.open_orders():
-            await self._cancel(order, reason)
-        save_state(self.storage, self.state)
+            await self._cancel(order, reason)  # marks the state for the end-of-candle write
 
     async def _order(self, intent: OrderIntent, candle_ms: int) -> None:
         state = self.state

@@ -31,6 +31,8 @@ RECV_WINDOW_MS = 5000
 
 #: How long to keep quiet after a 418/429 that carries no usable Retry-After (s).
 DEFAULT_RETRY_AFTER_S = 60.0
+#: How often the clock offset to the exchange is measured again (a -1021 answer measures it at once).
+TIME_SYNC_EVERY_S = 600.0
 
 
 def retry_after_s(headers: Mapping[str, str] | None) -> float:
@@ -87,6 +89,7 @@ class BinanceVenue:
         self._credentials = (api_key, api_secret)
         self.timeout_s = timeout_s
         self.filters: SymbolFilters | None = None
+        self._synced_at: float | None = None
         self._filters_day: str | None = None
         self._client: Any = None
         #: After a 418/429, no request before this (``time.monotonic()``): calling during a ban is
@@ -153,7 +156,10 @@ class BinanceVenue:
         self.client.timestamp_offset = int(answer["serverTime"]) - int(time.time() * 1000)
 
     async def prepare(self, day: str) -> SymbolFilters:
-        await self.sync_time()
+        now = time.monotonic()
+        if self._synced_at is None or now - self._synced_at >= TIME_SYNC_EVERY_S:
+            await self.sync_time()  # a -1021 (timestamp outside recvWindow) resyncs at once as well
+            self._synced_at = now
         if self.filters is None or self._filters_day != day:  # filters re-read daily
             info = await self._call("exchangeInfo", self.client.get_exchange_info)
             try:
