@@ -168,6 +168,51 @@ def group_extras(settings: AciSettings) -> dict[str, Any]:
     return kwargs
 
 
+@dataclass(frozen=True)
+class GroupSpec:
+    """What differs between itb's container groups (a stage run, the service): one container each."""
+
+    container: str
+    command: list[str]
+    cpu: float
+    memory_gb: float
+    #: Environment variables: plain ones, and secure ones (not shown by the ARM API).
+    plain: dict[str, str]
+    secure: dict[str, str]
+    restart_policy: str
+    tags: dict[str, str]
+    #: Secret volumes, ``{volume name: ({file name: base64 content}, mount path)}``, mounted read-only.
+    secret_volumes: dict[str, tuple[dict[str, str], str]] = field(default_factory=dict)
+
+
+def container_group(settings: AciSettings, spec: GroupSpec) -> Any:
+    """The ContainerGroup resource of ``spec`` with what every itb group shares (:func:`group_extras`)."""
+    from azure.mgmt.containerinstance import models as m
+
+    env = [m.EnvironmentVariable(name=k, value=v) for k, v in sorted(spec.plain.items())]
+    env += [m.EnvironmentVariable(name=k, secure_value=v) for k, v in sorted(spec.secure.items())]
+    volumes = spec.secret_volumes.items()
+    container = m.Container(
+        name=spec.container,
+        image=settings.image,
+        command=spec.command,
+        resources=m.ResourceRequirements(
+            requests=m.ResourceRequests(cpu=spec.cpu, memory_in_gb=spec.memory_gb)
+        ),
+        environment_variables=env,
+        volume_mounts=[m.VolumeMount(name=n, mount_path=p, read_only=True) for n, (_, p) in volumes] or None,
+    )
+    return m.ContainerGroup(
+        location=settings.location,
+        os_type="Linux",
+        restart_policy=spec.restart_policy,
+        containers=[container],
+        tags=spec.tags,
+        volumes=[m.Volume(name=n, secret=files) for n, (files, _) in volumes] or None,
+        **group_extras(settings),
+    )
+
+
 @dataclass
 class AciHandle:
     """One stage run: its container group and what the backend knows about it."""
@@ -252,22 +297,7 @@ class AciBackend(Backend):
 
     def group_model(self, handle: AciHandle) -> Any:
         """The ContainerGroup resource for one stage run."""
-        from azure.mgmt.containerinstance import models as m
-
-        s = self.settings
         plain, secure = self.environment(handle.spec, handle.cpu)
-        env = [m.EnvironmentVariable(name=k, value=v) for k, v in sorted(plain.items())]
-        env += [m.EnvironmentVariable(name=k, secure_value=v) for k, v in sorted(secure.items())]
-        container = m.Container(
-            name=CONTAINER,
-            image=s.image,
-            command=self.command(handle.spec, handle.cpu),
-            resources=m.ResourceRequirements(
-                requests=m.ResourceRequests(cpu=handle.cpu, memory_in_gb=handle.memory_gb)
-            ),
-            environment_variables=env,
-        )
-        kwargs = group_extras(s)
         tags = {
             "itb-run-id": handle.spec.run_id,
             "itb-stage": _task(handle.spec),
@@ -276,14 +306,9 @@ class AciBackend(Backend):
         }
         if handle.symbol:
             tags["itb-symbol"] = handle.symbol
-        return m.ContainerGroup(
-            location=s.location,
-            os_type="Linux",
-            restart_policy="Never",
-            containers=[container],
-            tags=tags,
-            **kwargs,
-        )
+        command = self.command(handle.spec, handle.cpu)
+        spec = GroupSpec(CONTAINER, command, handle.cpu, handle.memory_gb, plain, secure, "Never", tags)
+        return container_group(self.settings, spec)
 
     # --- the Backend interface -----------------------------------------------------------------
     def _new_handle(self, spec: StageRunSpec) -> AciHandle:

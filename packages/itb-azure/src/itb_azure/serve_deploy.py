@@ -24,12 +24,13 @@ from itb.config.models import PipelineConfig
 from itb.errors import ConfigError, ItbError
 
 from itb_azure.backend import (
+    GroupSpec,
     arm_client,
     arm_message,
     check_aci_data_root,
     container_environment,
+    container_group,
     data_root_tag,
-    group_extras,
 )
 from itb_azure.settings import AciSettings
 
@@ -105,33 +106,16 @@ def make_deployment(
 
 
 def group_model(settings: AciSettings, deployment: ServeDeployment) -> Any:
-    """The ContainerGroup resource of the service."""
-    from azure.mgmt.containerinstance import models as m
-
+    """The ContainerGroup resource of the service: restarted whenever its process exits."""
     plain = {"PYTHONUNBUFFERED": "1", **dict(deployment.env)}
     plain, secure = container_environment(settings, plain, deployment.config.secrets.values())
-    env = [m.EnvironmentVariable(name=k, value=v) for k, v in sorted(plain.items())]
-    env += [m.EnvironmentVariable(name=k, secure_value=v) for k, v in sorted(secure.items())]
     encoded = base64.b64encode(deployment.config_json.encode()).decode()
-    container = m.Container(
-        name=SERVE_CONTAINER,
-        image=settings.image,
-        command=deployment.command(),
-        resources=m.ResourceRequirements(
-            requests=m.ResourceRequests(cpu=deployment.cpu, memory_in_gb=deployment.memory_gb)
-        ),
-        environment_variables=env,
-        volume_mounts=[m.VolumeMount(name="config", mount_path=CONFIG_MOUNT, read_only=True)],
-    )
-    return m.ContainerGroup(
-        location=settings.location,
-        os_type="Linux",
-        restart_policy="Always",
-        containers=[container],
-        volumes=[m.Volume(name="config", secret={CONFIG_FILE: encoded})],
-        tags={"itb-service": "serve", "itb-data-root": data_root_tag(deployment.data_root)},
-        **group_extras(settings),
-    )
+    tags = {"itb-service": "serve", "itb-data-root": data_root_tag(deployment.data_root)}
+    spec = GroupSpec(
+        SERVE_CONTAINER, deployment.command(), deployment.cpu, deployment.memory_gb, plain, secure,
+        "Always", tags, secret_volumes={"config": ({CONFIG_FILE: encoded}, CONFIG_MOUNT)},
+    )  # fmt: skip
+    return container_group(settings, spec)
 
 
 def status_of(group: Any) -> ServeStatus:
