@@ -7,18 +7,15 @@ exactly the same rows of today's features and labels without writing anything.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
 import polars as pl
 
+from itb.compute.predictions import holdout_metrics, predictions_frame
 from itb.compute.signals import apply_signal_sets
 from itb.compute.simulate import simulate
 from itb.compute.training import TrainingTable
 from itb.config.models import PipelineConfig
+from itb.models.metrics import Metrics
 from itb.models.modelset import ModelSet, feature_config_hash
-from itb.models.scoring import model_metrics
-from itb.models.trained import model_name
 from itb.promotion.records import BacktestFigures, Holdout, ModelFigures, SetFigures
 from itb.timefmt import iso_ms
 
@@ -39,23 +36,13 @@ def set_figures(
     """Score ``table`` with ``models`` (refusing models of other features, like predict does) and
     measure them on its holdout rows."""
     models.check(table.features, feature_config_hash(config.feature_sets, table.features))
-    scores = models.score(table.df, threads)
-    known = table.df.select(pl.all_horizontal(pl.col(table.features).is_not_null())).to_series().to_numpy()
-    holdout = np.arange(table.df.height) >= table.holdout_start
-    figures: dict[str, ModelFigures] = {}
-    columns: dict[str, Any] = {"timestamp": table.df["timestamp"], "close": close, "holdout": holdout}
-    for label in config.train.labels:
-        for algorithm in config.train.algorithms:
-            name = model_name(label, algorithm.name)
-            metrics = model_metrics(algorithm, table.df[label], scores[name], holdout & known)
-            auc, ap = metrics.get("auc"), metrics.get("ap")
-            figures[name] = ModelFigures(
-                auc=None if auc is None else float(auc),
-                ap=None if ap is None else float(ap),
-                rows=int(metrics.get("rows") or 0),
-            )
-            columns[name] = pl.Series(name, scores[name]).fill_nan(None)
-    signals = apply_signal_sets(pl.DataFrame(columns), config.signal_sets)
+    stamps = table.df["timestamp"]
+    holdout_from = int(stamps[table.holdout_start]) if table.holdout_start < stamps.len() else None
+    predictions = predictions_frame(models, table.df, close, holdout_from, threads)
+    pairs = [(label, a) for label in config.train.labels for a in config.train.algorithms]
+    held = holdout_metrics(pairs, table.df.slice(table.holdout_start), predictions.slice(table.holdout_start))
+    figures = {name: _figures(m) for name, m in held.items()}
+    signals = apply_signal_sets(predictions, config.signal_sets)
     on_holdout = config.model_copy(
         update={"simulate": config.simulate.model_copy(update={"span": "holdout", "grid": None})}
     )
@@ -67,3 +54,12 @@ def set_figures(
         fee=config.simulate.fee,
     )
     return SetFigures(models=figures, backtest=backtest)
+
+
+def _figures(metrics: Metrics) -> ModelFigures:
+    auc, ap = metrics.get("auc"), metrics.get("ap")
+    return ModelFigures(
+        auc=None if auc is None else float(auc),
+        ap=None if ap is None else float(ap),
+        rows=int(metrics.get("rows") or 0),
+    )

@@ -22,9 +22,7 @@ spliced table (one atomic write). It falls back to a full recompute, and says wh
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +42,7 @@ from itb.compute.append import (
 from itb.config.models import PipelineConfig
 from itb.generators.history import History
 from itb.stages.base import Stage
-from itb.stages.state import code_version, read_state, stage_inputs, stage_key
+from itb.stages.state import key_of, read_state, stage_inputs, stage_key
 from itb.storage.parquet_append import (
     Footer,
     append_row_groups,
@@ -106,14 +104,7 @@ class Recompute:
 def basis_key(stage: Stage, config: PipelineConfig, *, external: bool = True) -> str:
     """The stage key without its inputs (``external=False``: without the external fingerprints too,
     for merge, whose external inputs are the growing sources)."""
-    payload = {
-        "stage": stage.name,
-        "version": stage.version,
-        "code": code_version(type(stage)),
-        "config": stage.config_section(config),
-        "external": stage.external_fingerprints(config) if external else {},
-    }
-    return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    return key_of(stage, config, external=stage.external_fingerprints(config) if external else {})
 
 
 def previous_state(storage: Storage, stage: str) -> AppendState | None:

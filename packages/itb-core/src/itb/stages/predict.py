@@ -16,12 +16,12 @@ import numpy as np
 import polars as pl
 
 from itb import datasets
+from itb.compute.predictions import holdout_metrics, predictions_frame
 from itb.compute.training import TrainingTable, feature_names, holdout_warnings
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.generators.history import History
 from itb.models.modelset import ModelSet, feature_config_hash
-from itb.models.scoring import model_metrics
 from itb.models.trained import model_name
 from itb.stages.base import Stage, StageContext, StageResult
 from itb.stages.incremental import TableOutcome, basis_key, generated_table, log_record, read_rows_from
@@ -62,13 +62,8 @@ class PredictStage(Stage):
 
         def score(rows: pl.DataFrame) -> pl.DataFrame:
             """The predictions of these features rows (any stretch of the table)."""
-            scores = models.score(rows, threads)
-            first = rows["timestamp"][0] if rows.height else 0
-            close = close_from(storage, first).head(rows.height)
-            holdout = pl.lit(False) if holdout_from is None else pl.col("timestamp") >= holdout_from
-            columns = [pl.Series(name, scores[name]).fill_nan(None) for name in models.names]
-            out = pl.DataFrame({"timestamp": rows["timestamp"], "close": close}).with_columns(holdout=holdout)
-            return out.with_columns(columns)
+            close = close_from(storage, rows["timestamp"][0] if rows.height else 0).head(rows.height)
+            return predictions_frame(models, rows, close, holdout_from, threads)
 
         basis = basis_key(self, config)
         used = {
@@ -84,12 +79,9 @@ class PredictStage(Stage):
         log_record(ctx.log, self.name, made.record)
         written = made.write(storage, datasets.PREDICTIONS)
         held = rows_from(storage, datasets.PREDICTIONS, start, made)
-        metrics: dict[str, Any] = {}
-        for label, algorithm in pairs:
-            name = model_name(label, algorithm.name)
-            truth, scores = labels[label].slice(start), held[name].fill_null(np.nan).to_numpy()
-            metrics[name] = model_metrics(algorithm, truth, scores, np.ones(len(scores), dtype=bool))
-            ctx.log.info("%s holdout: %s", name, metrics[name])
+        metrics = holdout_metrics(pairs, labels.slice(start), held)
+        for name, figures in metrics.items():
+            ctx.log.info("%s holdout: %s", name, figures)
         document = {"span": "holdout", "rows_from": start, "models": metrics}
         table = TrainingTable(labels, [], start, start)
         return StageResult(

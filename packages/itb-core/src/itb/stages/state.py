@@ -201,16 +201,22 @@ def stage_inputs(stage: Stage, storage: Storage) -> dict[str, dict[str, Any]]:
     return inputs
 
 
-def stage_key(stage: Stage, config: PipelineConfig, storage: Storage) -> str:
+def key_of(stage: Stage, config: PipelineConfig, **more: Any) -> str:
+    """The hash of what a stage's result depends on: its version, code and config section, plus
+    ``more`` (:func:`stage_key`: its inputs and external fingerprints)."""
     payload = {
         "stage": stage.name,
         "version": stage.version,
         "code": code_version(type(stage)),
         "config": stage.config_section(config),
-        "inputs": {k: v.get("fingerprint") for k, v in sorted(stage_inputs(stage, storage).items())},
-        "external": stage.external_fingerprints(config),
+        **more,
     }
     return "sha256:" + hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def stage_key(stage: Stage, config: PipelineConfig, storage: Storage) -> str:
+    inputs = {k: v.get("fingerprint") for k, v in sorted(stage_inputs(stage, storage).items())}
+    return key_of(stage, config, inputs=inputs, external=stage.external_fingerprints(config))
 
 
 def up_to_date(stage: Stage, config: PipelineConfig, storage: Storage) -> tuple[bool, str, str]:
