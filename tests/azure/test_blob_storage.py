@@ -87,3 +87,47 @@ def test_no_azure_import_for_local_roots(tmp_path: os.PathLike[str]) -> None:
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+def _committed_blocks(container_url: str, name: str) -> int:
+    from azure.storage.blob import BlobClient
+
+    container, path = container_url.removeprefix("abfs://").split("/", 1)
+    client = BlobClient.from_connection_string(
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"], container, f"{path}/{name}"
+    )
+    committed, _ = client.get_block_list("committed")
+    return len(committed)
+
+
+def test_a_table_on_blob_grows_by_one_committed_block(container_url: str) -> None:
+    """An incremental stage's append on Blob sends its new bytes only: one staged block and a commit
+    of the block list (atomic for readers), conditional on the blob being the version it read."""
+    from itb.compute.append import AppendRecord
+    from itb.stages.incremental import Stored, TableOutcome
+    from itb.storage.store import StorageError
+    from polars.testing import assert_frame_equal
+
+    storage = Storage(container_url)
+    rng = np.random.default_rng(3)
+    frame = pl.DataFrame({"timestamp": np.arange(60_000) * 60_000, "v": rng.random(60_000)})
+    written = storage.write_parquet("features.parquet", frame.head(50_000))
+    assert _committed_blocks(container_url, "features.parquet") == 1  # written as a block blob
+    stored = Stored(written.fingerprint, written.size)
+    for end in (55_000, 60_000):  # two daily appends
+        keep = end - 5_000
+        record = AppendRecord(mode="append", computed_rows=5_000, reused_rows=keep, reason="test")
+        outcome = TableOutcome(frame.slice(keep, 5_000), keep, record, stored={"features.parquet": stored})
+        grown = outcome.write(storage, "features.parquet")
+        assert grown.size > stored.size and grown.size == storage.size("features.parquet")
+        assert_frame_equal(storage.read_parquet("features.parquet"), frame.head(end), check_exact=True)
+        stored = Stored(grown.fingerprint, grown.size)
+    assert _committed_blocks(container_url, "features.parquet") == 3  # one block per append, no upload
+    before = storage.read_bytes("features.parquet")
+    with pytest.raises(StorageError, match=r"cannot append to features\.parquet .*the last run wrote 1\b"):
+        storage.append_bytes("features.parquet", 1, b"x", stored.fingerprint)
+    assert storage.read_bytes("features.parquet") == before
+    # an object another tool uploaded in one request has no blocks: not appended to, left as it is
+    storage.write_bytes("notes.json", b"{}")
+    assert storage.append_bytes("notes.json", 2, b" ", "sha256:x") is None
+    assert storage.read_bytes("notes.json") == b"{}"

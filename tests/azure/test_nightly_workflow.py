@@ -65,6 +65,17 @@ def test_the_makefile_recipe_is_the_command_the_test_runs() -> None:
     assert sum(bool(MAKE_PIPELINE.match(s.strip().splitlines()[-1].strip())) for s in scripts) == 3
 
 
+APPENDED = ("merged.parquet", "features.parquet", "labels.parquet")
+
+
+def _committed_blocks(azurite: Azurite, container: str, blob: str) -> int:
+    from azure.storage.blob import BlobClient
+
+    client = BlobClient.from_connection_string(azurite.connection_string, container, blob)
+    committed, _ = client.get_block_list("committed")
+    return len(committed)
+
+
 def _night(workdir: Path, env: dict[str, str], storage: Storage) -> list[RunManifest]:
     before = {m.run_id for m in list_runs(storage)}
     for number, script in enumerate(nightly_scripts(), 1):
@@ -118,10 +129,15 @@ def test_two_nights_download_append_train_a_candidate_and_promote(
     storage = Storage(root)
     try:
         first = _night(workdir, env, storage)
+        blocks = {name: _committed_blocks(azurite, container, f"data/{name}") for name in APPENDED}
         fake.now_ms += 24 * 3600 * 1000  # a day later
         second = _night(workdir, env, storage)
     finally:
         fake.stop()
+    # night 2 grew the tables on Blob by one block each: their new rows only, not the tables again
+    assert {n: _committed_blocks(azurite, container, f"data/{n}") - b for n, b in blocks.items()} == {
+        name: 1 for name in APPENDED
+    }
     for night in (first, second):
         assert len(night) == 4, [m.run_id for m in night]  # one run per step
         assert all(m.status == "succeeded" for m in night), [(m.run_id, m.status) for m in night]

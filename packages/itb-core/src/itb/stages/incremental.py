@@ -318,7 +318,10 @@ def append_in_place(
         small += 1
     if small + 1 > MAX_SMALL_GROUPS:
         return None
-    redo = pl.scan_parquet(storage.path(name)).slice(boundary, keep - boundary).collect()
+    path = storage.scan_path(name)
+    if path is None and keep > boundary:
+        return None  # an object store: rows inside a stored row group are re-encoded by a rewrite
+    redo = pl.scan_parquet(path).slice(boundary, keep - boundary).collect() if path else tail.head(0)
     part = pl.concat([redo, tail], how="vertical")
     data = append_parts(footer, size, kept, encode_parts(part, unstable))
     if data is None:

@@ -43,7 +43,7 @@ import polars as pl
 
 from itb.errors import ItbError
 from itb.storage.parquet_append import parquet_bytes
-from itb.storage.url import filesystem, join, redact
+from itb.storage.url import AZURE_PROTOCOLS, filesystem, join, redact
 
 #: Protocols whose single-object upload is atomic (readers see the old or the new object).
 ATOMIC_UPLOAD_PROTOCOLS = {"abfs", "az", "abfss", "gs", "gcs", "s3", "s3a", "memory"}
@@ -139,6 +139,16 @@ def _committed_size(path: str) -> int | None:
             return int(marker.read())
     except FileNotFoundError:
         return None
+
+
+def _appended(
+    name: str, size: int, data: bytes | memoryview, fingerprint: str, rows: int | None
+) -> WriteResult:
+    """The result of appending ``data`` to a ``size``-byte version whose fingerprint is ``fingerprint``:
+    its fingerprint names the new version (see the module doc)."""
+    digest = hashlib.sha256(f"itb-append\0{fingerprint}\0{size}\0".encode())
+    digest.update(data)
+    return WriteResult(name, f"sha256:{digest.hexdigest()}", size + len(data), rows)
 
 
 def fingerprint_bytes(data: bytes | memoryview) -> str:
@@ -284,12 +294,12 @@ class Storage:
 
     @property
     def appends_in_place(self) -> bool:
-        """Whether :meth:`append_bytes` works here (local roots; an object is written whole)."""
-        return self.protocol in LOCAL_PROTOCOLS
+        """Whether :meth:`append_bytes` works here: local roots and Azure Blob (block blobs)."""
+        return self.protocol in LOCAL_PROTOCOLS or self.protocol in AZURE_PROTOCOLS
 
     def append_bytes(
         self, name: str, size: int, data: bytes | memoryview, fingerprint: str, rows: int | None = None
-    ) -> WriteResult:
+    ) -> WriteResult | None:
         """Append ``data`` after the end of ``name`` (local roots), which must be ``size`` bytes long
         and have the fingerprint ``fingerprint``; the result's fingerprint names the new version (see
         the module doc).
@@ -300,7 +310,14 @@ class Storage:
         leaves them to be restored: by this call on a failure, else by the next writer of ``name``
         (:meth:`roll_back_append`) or the next run (:meth:`remove_stale_temporaries`). A failure
         raises :class:`StorageError` naming the dataset.
+
+        On Azure Blob the table is a block blob (:meth:`write_bytes` uploads ``.parquet`` in blocks):
+        ``data`` is staged as one more block and the block list committed, conditional on the blob
+        being unchanged; the commit is atomic, so no marker is needed. None, with nothing written,
+        for a blob that was not uploaded in blocks: the caller writes the table whole.
         """
+        if self.protocol in AZURE_PROTOCOLS:
+            return self._append_block(name, size, data, fingerprint, rows)
         final = self.path(name)
         marker = final + APPEND_MARK
         marked = False
@@ -335,9 +352,23 @@ class Storage:
             if marked:
                 self.roll_back_append(name)
             raise
-        digest = hashlib.sha256(f"itb-append\0{fingerprint}\0{size}\0".encode())
-        digest.update(data)
-        return WriteResult(name, f"sha256:{digest.hexdigest()}", size + len(data), rows)
+        return _appended(name, size, data, fingerprint, rows)
+
+    def _append_block(
+        self, name: str, size: int, data: bytes | memoryview, fingerprint: str, rows: int | None
+    ) -> WriteResult | None:
+        from itb.storage.azure_fs import SizeMismatch, append_block
+
+        try:
+            with self.remote_errors("append to", name):
+                if not append_block(self.fs, self.path(name), size, data):
+                    return None
+        except SizeMismatch as exc:
+            raise StorageError(
+                f"cannot append to {name} ({self.url(name)}): it is {exc.found} bytes, the last run "
+                f"wrote {size} (changed by another writer?)"
+            ) from None
+        return _appended(name, size, data, fingerprint, rows)
 
     def roll_back_append(self, name: str) -> bool:
         """Restore ``name`` to its size before an unfinished in-place append (cut off what it wrote,
@@ -382,7 +413,11 @@ class Storage:
             data = b"".join(parts)
             self.ensure_bucket()
             self.fs.makedirs(parent, exist_ok=True)
-            if self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
+            if self.protocol in AZURE_PROTOCOLS and name.endswith(".parquet"):
+                from itb.storage.azure_fs import write_blocks
+
+                write_blocks(self.fs, final, data)  # a block blob: appends add blocks (append_bytes)
+            elif self.protocol in ATOMIC_UPLOAD_PROTOCOLS:
                 self.fs.pipe_file(final, data)
             else:
                 tmp = self._fresh_temporary(parent, base)
