@@ -16,7 +16,8 @@ On a local root a table may also grow in place (:meth:`Storage.append_bytes`: an
 new row groups and footer go after the file's end, no byte of the previous version is touched). While
 that runs, a marker ``<name>.itb-append`` holds the previous size: readers through :class:`Storage`
 read only those bytes (the previous version, whole), and a killed append is rolled back (the file cut
-back to that size) by the next writer of the name or by the runner that holds the lock. An appended
+back to that size) by the next writer of the name or by the runner that holds the lock. On Azure Blob
+a table is a block blob that grows by one committed block (:mod:`itb.storage.azure_fs`). An appended
 output's fingerprint names its version rather than its bytes: the SHA-256 of the previous
 fingerprint, the previous size and the appended bytes (hashing 150 MB to append a day would cost more
 than the append). It changes whenever the table does, which is all that stage keys need; equal tables
