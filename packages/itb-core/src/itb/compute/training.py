@@ -32,6 +32,11 @@ class TrainingTable:
     train_end: int  # exclusive
     train_start: int = 0
 
+    @property
+    def holdout_from_ms(self) -> int | None:
+        """The timestamp of the first holdout row (None: the holdout is empty)."""
+        return stamp_at(self.df["timestamp"], self.holdout_start)
+
     def feature_matrix(self, rows: slice | None = None, order: Literal["c", "fortran"] = "c") -> Matrix:
         """The features as a float64 matrix; ``order="fortran"`` (column-major) is the cheaper copy
         out of polars' columns when the consumer reads one column at a time."""
@@ -39,6 +44,11 @@ class TrainingTable:
         if rows is not None:
             frame = frame[rows]
         return frame.to_numpy(order=order).astype(np.float64, copy=False)
+
+
+def stamp_at(stamps: pl.Series, row: int) -> int | None:
+    """The timestamp of row ``row``, or None past the last row."""
+    return int(stamps[row]) if row < stamps.len() else None
 
 
 def feature_names(config: PipelineConfig, features: pl.DataFrame) -> list[str]:

@@ -36,9 +36,7 @@ def set_figures(
     """Score ``table`` with ``models`` (refusing models of other features, like predict does) and
     measure them on its holdout rows."""
     models.check(table.features, feature_config_hash(config.feature_sets, table.features))
-    stamps = table.df["timestamp"]
-    holdout_from = int(stamps[table.holdout_start]) if table.holdout_start < stamps.len() else None
-    predictions = predictions_frame(models, table.df, close, holdout_from, threads)
+    predictions = predictions_frame(models, table.df, close, table.holdout_from_ms, threads)
     pairs = [(label, a) for label in config.train.labels for a in config.train.algorithms]
     held = holdout_metrics(pairs, table.df.slice(table.holdout_start), predictions.slice(table.holdout_start))
     figures = {name: _figures(m) for name, m in held.items()}

@@ -44,7 +44,6 @@ from itb.generators.history import History
 from itb.stages.base import Stage
 from itb.stages.state import key_of, read_state, stage_inputs, stage_key
 from itb.storage.parquet_append import (
-    Footer,
     append_row_groups,
     footer_length,
     parquet_bytes,
@@ -258,40 +257,27 @@ class TableOutcome:
         return state.model_dump(mode="json")
 
 
-def encode_parts(frame: pl.DataFrame, unstable: int = 0) -> list[bytes]:
-    """``frame`` as Parquet bytes (:func:`parquet_bytes`): one part, or two when its last ``unstable``
-    rows are to be a row group of their own."""
-    if 0 < unstable < frame.height:
-        return [parquet_bytes(frame.head(frame.height - unstable)), parquet_bytes(frame.tail(unstable))]
-    return [parquet_bytes(frame)]
-
-
-def append_parts(footer: Footer, size: int, kept: int, parts: list[bytes]) -> bytes | None:
-    """What to write after the end of a stored Parquet file (``size`` bytes, footer ``footer``) so
-    that it reads as its first ``kept`` row groups followed by each part's, in order (each part's
-    interim footer stays behind, a few kilobytes); None when a schema differs."""
-    out = []
-    for part in parts:
-        data = append_row_groups(footer, size, kept, part)
-        if data is None:
-            return None
-        out.append(data)
-        size += len(data)
-        footer = read_footer_from_end(data, size)
-        kept = len(footer.row_groups)
-    return b"".join(out)
-
-
 def table_bytes(frame: pl.DataFrame, unstable: int = 0) -> bytes:
-    """``frame`` as one Parquet file, its last ``unstable`` rows a row group of their own."""
-    first, *rest = encode_parts(frame, unstable)
-    if not rest:
-        return first
-    footer = read_footer(first)
-    more = append_parts(footer, len(first), len(footer.row_groups), rest)
-    if more is None:
+    """``frame`` as one Parquet file (:func:`parquet_bytes`), its last ``unstable`` rows a row group of
+    their own (the first part's footer stays inside as a few unused kilobytes)."""
+    if not 0 < unstable < frame.height:
+        return parquet_bytes(frame)
+    head = parquet_bytes(frame.head(frame.height - unstable))
+    footer = read_footer(head)
+    rest = append_row_groups(footer, len(head), len(footer.row_groups), parquet_bytes(frame.tail(unstable)))
+    if rest is None:
         raise ValueError("the parts of one frame have different schemas")
-    return first + more
+    return head + rest
+
+
+def whole_groups(sizes: list[int], keep: int) -> tuple[int, int]:
+    """``(groups, rows)``: the leading row groups (of ``sizes`` rows each) that lie wholly within
+    rows ``0 .. keep``, and the rows they hold."""
+    kept, boundary = 0, 0
+    while kept < len(sizes) and boundary + sizes[kept] <= keep:
+        boundary += sizes[kept]
+        kept += 1
+    return kept, boundary
 
 
 def append_in_place(
@@ -309,10 +295,7 @@ def append_in_place(
         end = storage.read_range(name, size - 8 - footer_length(end), size)
     footer = read_footer_from_end(end, size)
     sizes = footer.group_rows()
-    kept, boundary = 0, 0
-    while kept < len(sizes) and boundary + sizes[kept] <= keep:
-        boundary += sizes[kept]
-        kept += 1
+    kept, boundary = whole_groups(sizes, keep)
     small = 0
     while small < kept and sizes[kept - 1 - small] < MIN_GROUP_ROWS:
         small += 1
@@ -323,7 +306,7 @@ def append_in_place(
         return None  # an object store: rows inside a stored row group are re-encoded by a rewrite
     redo = pl.scan_parquet(path).slice(boundary, keep - boundary).collect() if path else tail.head(0)
     part = pl.concat([redo, tail], how="vertical")
-    data = append_parts(footer, size, kept, encode_parts(part, unstable))
+    data = append_row_groups(footer, size, kept, table_bytes(part, unstable))
     if data is None:
         return None
     grown = size + len(data)
@@ -347,27 +330,18 @@ def write_spliced(
         whole = pl.concat([stored, tail], how="vertical")
         return storage.write_bytes(name, table_bytes(whole, unstable), rows=rows)
     sizes = footer.group_rows()
-    kept, boundary = 0, 0
-    while kept < len(sizes) and boundary + sizes[kept] <= keep:
-        boundary += sizes[kept]
-        kept += 1
+    kept, boundary = whole_groups(sizes, keep)
     while kept and sizes[kept - 1] < MIN_GROUP_ROWS:
         kept -= 1
         boundary -= sizes[kept]
     redo = pl.scan_parquet(io.BytesIO(data)).slice(boundary, keep - boundary).collect()
     part = pl.concat([redo, tail], how="vertical")
-    first, *rest = encode_parts(part, unstable)
-    spliced = splice_row_groups(data, kept, first)
-    more = b""
-    if spliced is not None and rest:
-        size = spliced.cut + len(spliced.tail)
-        end = read_footer_from_end(spliced.tail, size)
-        more = append_parts(end, size, len(end.row_groups), rest) or b""
-    if spliced is None or (rest and not more):  # another writer's file: decode and write it whole
+    spliced = splice_row_groups(data, kept, table_bytes(part, unstable))
+    if spliced is None:  # another writer's file: decode and write it whole
         stored = pl.scan_parquet(io.BytesIO(data)).head(boundary).collect()
         whole = pl.concat([stored, part], how="vertical")
         return storage.write_bytes(name, table_bytes(whole, unstable), rows=rows)
-    return storage.write_spliced(name, data, spliced.cut, spliced.tail + more, rows=rows)
+    return storage.write_spliced(name, data, spliced.cut, spliced.tail, rows=rows)
 
 
 def log_record(log: logging.Logger, stage: str, record: AppendRecord) -> None:

@@ -17,7 +17,7 @@ import polars as pl
 
 from itb import datasets
 from itb.compute.predictions import holdout_metrics, predictions_frame
-from itb.compute.training import TrainingTable, feature_names, holdout_warnings
+from itb.compute.training import TrainingTable, feature_names, holdout_warnings, stamp_at
 from itb.config.models import PipelineConfig
 from itb.errors import DataError
 from itb.generators.history import History
@@ -51,11 +51,12 @@ class PredictStage(Stage):
         features = feature_names(config, table_schema(storage, datasets.FEATURES))
         models.check(features, feature_config_hash(config.feature_sets, features))
         labels = storage.read_parquet(datasets.LABELS)
-        rows = (stage_inputs(self, storage).get(datasets.FEATURES) or {}).get("rows")
+        inputs = stage_inputs(self, storage)
+        rows = (inputs.get(datasets.FEATURES) or {}).get("rows")
         if rows is not None and rows != labels.height:
             raise DataError("features.parquet and labels.parquet cover different rows; rerun with --force")
         start = holdout_start(models, labels["timestamp"], config.train.holdout)
-        holdout_from = int(labels["timestamp"][start]) if start < labels.height else None
+        holdout_from = stamp_at(labels["timestamp"], start)
         # Scoring is row by row, so its result does not depend on the thread count (training's may):
         # use every core unless train.threads says otherwise; predict mostly runs alone.
         threads = config.train.threads or max(ctx.threads, os.cpu_count() or 1)
@@ -66,11 +67,7 @@ class PredictStage(Stage):
             return predictions_frame(models, rows, close, holdout_from, threads)
 
         basis = basis_key(self, config)
-        used = {
-            n: str(i.get("fingerprint"))
-            for n, i in stage_inputs(self, storage).items()
-            if n.startswith("models/")
-        }
+        used = {n: str(i.get("fingerprint")) for n, i in inputs.items() if n.startswith("models/")}
         made = generated_table(
             self, config, storage, basis=basis, input_name=datasets.FEATURES,
             output_name=datasets.PREDICTIONS, compute=score, history=History(),

@@ -148,8 +148,6 @@ class TrainStage(Stage):
             for n in (datasets.FEATURES, datasets.LABELS)
         }
         config_hash = feature_config_hash(config.feature_sets, table.features)
-        stamps = table.df["timestamp"]
-        holdout_from = int(stamps[table.holdout_start]) if table.holdout_start < stamps.len() else None
         for label in config.train.labels:
             wanted = [a for a in config.train.algorithms if only in (None, model_name(label, a.name))]
             if not wanted:
@@ -166,7 +164,7 @@ class TrainStage(Stage):
                     "train_range_ms": list(fitted.range_ms),
                     "target_mean": fitted.target_mean,
                     # rows from here on are no model's training rows (predict's holdout)
-                    "holdout_from_ms": holdout_from,
+                    "holdout_from_ms": table.holdout_from_ms,
                     "data_fingerprint": data_fingerprint,
                     HASH_KEY: config_hash,
                 }

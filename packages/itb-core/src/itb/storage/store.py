@@ -331,13 +331,7 @@ class Storage:
                         f"cannot append to {name} ({final}): it is {found} bytes, the last run wrote "
                         f"{size} (changed by another writer?)"
                     )
-                tmp = self._fresh_temporary(*final.rsplit("/", 1))
-                with open(tmp, "w") as mark:
-                    mark.write(str(size))
-                    if fsync_enabled():
-                        mark.flush()
-                        os.fsync(mark.fileno())
-                os.replace(tmp, marker)
+                self._write(name + APPEND_MARK, [str(size).encode()], None)  # atomic, like any write
                 marked = True
                 handle.write(data)
                 handle.flush()
