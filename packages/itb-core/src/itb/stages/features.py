@@ -53,5 +53,5 @@ class FeaturesStage(Stage):
             {datasets.FEATURES: written},
             metrics={"columns": columns},
             incremental=made.record,
-            state={"append": made.state(basis, written)},
+            state=made.state(basis, written),
         )

@@ -244,7 +244,8 @@ class TableOutcome:
         return write_spliced(storage, name, self.keep, self.tail, self.unstable)
 
     def state(self, basis: str, written: WriteResult) -> dict[str, Any]:
-        """The append state to store after ``written`` (the output's atomic write)."""
+        """The stage state entry to store after ``written`` (the output's atomic write): the append
+        state under :data:`STATE_KEY`, where :func:`previous_state` reads it."""
         entry: ChainEntry = (self.rows, written.fingerprint)
         chain = self.previous.chains.get(written.name, []) if self.previous is not None else []
         state = AppendState(
@@ -254,7 +255,7 @@ class TableOutcome:
             chains={written.name: extend_chain(chain, entry, self.appended)},
             extra=self.extra,
         )
-        return state.model_dump(mode="json")
+        return {STATE_KEY: state.model_dump(mode="json")}
 
 
 def table_bytes(frame: pl.DataFrame, unstable: int = 0) -> bytes:

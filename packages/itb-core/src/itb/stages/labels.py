@@ -54,5 +54,5 @@ class LabelsStage(Stage):
             {datasets.LABELS: written},
             metrics={"positive_share": shares},
             incremental=made.record,
-            state={"append": made.state(basis, written)},
+            state=made.state(basis, written),
         )

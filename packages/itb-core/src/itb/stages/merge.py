@@ -108,7 +108,7 @@ class MergeStage(Stage):
             metrics=metrics,
             external_inputs=external,
             incremental=made.record,
-            state={"append": made.state(basis, written)},
+            state=made.state(basis, written),
         )
 
     def _append(

@@ -85,7 +85,7 @@ class PredictStage(Stage):
             {datasets.PREDICTIONS: written, datasets.METRICS: storage.write_json(datasets.METRICS, document)},
             metrics={"holdout": metrics, "warnings": holdout_warnings(table, config.train.labels)},
             incremental=made.record,
-            state={"append": made.state(basis, written)},
+            state=made.state(basis, written),
         )
 
 

@@ -52,7 +52,7 @@ class SignalsStage(Stage):
             {datasets.SIGNALS: written},
             metrics={"signal_counts": counts},
             incremental=made.record,
-            state={"append": made.state(basis, written)},
+            state=made.state(basis, written),
         )
 
 
