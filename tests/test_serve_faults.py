@@ -10,10 +10,8 @@ The first test is a unit test; the live ones run `itb serve` against the fake Bi
 
 from __future__ import annotations
 
-import copy
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,11 +26,12 @@ from itb.serve.score_notification import ScoreNotificationConfig, ScoreNotifier
 from itb.storage import Storage
 from itb.timefmt import utc_minute
 
-from tests.conftest import itb, load_default_config, write_config
-from tests.fakes.binance_server import FakeBinance, load_klines, ms
+from tests.fakes.binance_server import FakeBinance, ms
 from tests.fakes.telegram_server import FakeTelegram
+from tests.live_setup import private_copy as live_private_copy
+from tests.live_setup import train_twelve_days, week_of_klines
 from tests.polling import wait_for
-from tests.test_serve_live import MINUTE, SPEED, SPOT_FILE, START, Service, assert_consecutive, audit, logged
+from tests.test_serve_live import MINUTE, SPEED, START, Service, assert_consecutive, audit, logged
 
 TOKEN = "123456789:AAH-fake-token-that-must-never-show"
 CHAT = "4242"
@@ -137,9 +136,7 @@ def test_paper_fills_on_backfilled_candles_are_announced_once_in_a_summary(tmp_p
 
 @pytest.fixture(scope="module")
 def klines() -> pl.DataFrame:
-    if not SPOT_FILE.exists():
-        pytest.skip(f"shared test data not found at {SPOT_FILE}")
-    return load_klines(SPOT_FILE, "2024-03-25", "2024-04-01")
+    return week_of_klines()
 
 
 @pytest.fixture(scope="module")
@@ -147,27 +144,20 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`itb run` on 12 days of the sample with signals at +-0.005 (the paper trader trades) and the
     outputs configured (the batch run ignores them)."""
     folder = tmp_path_factory.mktemp("faults")
-    data = copy.deepcopy(load_default_config())
-    data["data_root"] = str(folder / "data")
-    data["merge"] = {"gaps": "fill", "start": "2024-03-20T00:00:00Z", "end": "2024-04-01T00:00:00Z"}
-    data["train"]["algorithms"][0]["params"] = {"num_boost_round": 30, "num_leaves": 7}
-    data["signal_sets"][1]["config"]["parameters"] = THRESHOLDS
-    data["output_sets"] = [
-        {"generator": "score_notification_model", "config": BANDS},
-        {"generator": "trader_simulation", "config": PAPER},
-    ]
-    path = write_config(folder / "config.json", data)
-    done = itb("run", str(path), "--backend", "inprocess", env={"ITB_FSYNC": "0"})
-    assert done.returncode == 0, done.stderr
-    return path
+
+    def edit(data: dict[str, Any]) -> None:
+        data["signal_sets"][1]["config"]["parameters"] = THRESHOLDS
+        data["output_sets"] = [
+            {"generator": "score_notification_model", "config": BANDS},
+            {"generator": "trader_simulation", "config": PAPER},
+        ]
+
+    train_twelve_days(folder / "config.json", folder / "data", edit)
+    return folder / "config.json"
 
 
 def private_copy(trained: Path, tmp_path: Path, **changes: Any) -> Path:
-    shutil.copytree(
-        trained.parent / "data", tmp_path / "data", ignore=shutil.ignore_patterns("live", "paper")
-    )
-    data: dict[str, Any] = {**json.loads(trained.read_text()), "data_root": str(tmp_path / "data"), **changes}
-    return write_config(tmp_path / "config.json", data)
+    return live_private_copy(trained, tmp_path, ("live", "paper"), **changes)
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ fake serves the same real klines from ``../shared/data``.
 from __future__ import annotations
 
 import asyncio
-import copy
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,11 +30,11 @@ from itb.download.endpoints import Endpoints
 from itb.serve.exchange import ExchangeError, ExchangeFeed, Kline
 from itb.serve.live_log import ServeState
 
-from tests.conftest import REPO, SHARED_DATA, itb, load_default_config, write_config
-from tests.fakes.binance_server import FakeBinance, load_klines, ms
+from tests.conftest import REPO, itb, write_config
+from tests.fakes.binance_server import FakeBinance, ms
+from tests.live_setup import private_copy, train_twelve_days, week_of_klines
 from tests.polling import wait_for
 
-SPOT_FILE = SHARED_DATA / "binance" / "spot" / "BTCUSDT-1m.parquet"
 START = ms("2024-03-30T12:00:30")  # the fake exchange's "now" when a test starts its clock
 SPEED = 60.0  # exchange seconds per real second: a 1m candle per second
 MINUTE = 60_000
@@ -44,31 +42,20 @@ MINUTE = 60_000
 
 @pytest.fixture(scope="module")
 def klines() -> pl.DataFrame:
-    if not SPOT_FILE.exists():
-        pytest.skip(f"shared test data not found at {SPOT_FILE}")
-    return load_klines(SPOT_FILE, "2024-03-25", "2024-04-01")
+    return week_of_klines()
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("live")
-    data = copy.deepcopy(load_default_config())
-    data["data_root"] = str(folder / "data")
-    data["merge"] = {"gaps": "fill", "start": "2024-03-20T00:00:00Z", "end": "2024-04-01T00:00:00Z"}
-    data["train"]["algorithms"][0]["params"] = {"num_boost_round": 30, "num_leaves": 7}
-    path = write_config(folder / "config.json", data)
-    done = itb("run", str(path), "--backend", "inprocess", env={"ITB_FSYNC": "0"})
-    assert done.returncode == 0, done.stderr
-    return path
+    train_twelve_days(folder / "config.json", folder / "data")
+    return folder / "config.json"
 
 
 @pytest.fixture
 def config(trained: Path, tmp_path: Path) -> Path:
     """The trained config on a private copy of its data root (each test has its own live log)."""
-    shutil.copytree(trained.parent / "data", tmp_path / "data", ignore=shutil.ignore_patterns("live"))
-    data: dict[str, Any] = json.loads(trained.read_text())
-    data["data_root"] = str(tmp_path / "data")
-    return write_config(tmp_path / "config.json", data)
+    return private_copy(trained, tmp_path)
 
 
 @pytest.fixture

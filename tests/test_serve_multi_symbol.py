@@ -15,7 +15,6 @@ root holds a copy of one `itb run`'s models (12 days of the bundled sample, 30 r
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
@@ -33,11 +32,11 @@ import polars as pl
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import REPO, SHARED_DATA, itb, load_default_config, write_config
-from tests.fakes.binance_server import FakeBinance, load_klines, ms
+from tests.conftest import REPO, write_config
+from tests.fakes.binance_server import FakeBinance, ms
+from tests.live_setup import train_twelve_days, week_of_klines
 from tests.polling import wait_for
 
-SPOT_FILE = SHARED_DATA / "binance" / "spot" / "BTCUSDT-1m.parquet"
 START = ms("2024-03-30T12:00:30")
 SPEED = 60.0  # a 1m candle per real second
 MINUTE = 60_000
@@ -46,22 +45,14 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 @pytest.fixture(scope="module")
 def klines() -> pl.DataFrame:
-    if not SPOT_FILE.exists():
-        pytest.skip(f"shared test data not found at {SPOT_FILE}")
-    return load_klines(SPOT_FILE, "2024-03-25", "2024-04-01")
+    return week_of_klines()
 
 
 @pytest.fixture(scope="module")
 def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A two-symbol config whose per-symbol data roots hold the models of one `itb run`."""
     folder = tmp_path_factory.mktemp("multi")
-    data = copy.deepcopy(load_default_config())
-    data["data_root"] = str(folder / "trained")
-    data["merge"] = {"gaps": "fill", "start": "2024-03-20T00:00:00Z", "end": "2024-04-01T00:00:00Z"}
-    data["train"]["algorithms"][0]["params"] = {"num_boost_round": 30, "num_leaves": 7}
-    done = itb("run", str(write_config(folder / "single.json", data)), "--backend", "inprocess",
-               env={"ITB_FSYNC": "0"})  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    data = train_twelve_days(folder / "single.json", folder / "trained")
     for symbol in SYMBOLS:  # itb run of a `symbols` config trains into <data_root>/<SYMBOL>
         shutil.copytree(folder / "trained", folder / "data" / symbol)
     data.update(data_root=str(folder / "data"), symbols=list(SYMBOLS))
